@@ -1,0 +1,190 @@
+//! The app manifest: what `watt build` writes next to the packed services and what `watt-stub`
+//! reads to boot them. It is the only contract between the two programs, so it is versioned
+//! (`schemaVersion`) and its JSON Schema is checked in (`schema/app-manifest.v1.json`).
+//!
+//! Conventions:
+//! - every path is relative to the artifact root (the folder that holds the manifest) and uses `/`;
+//! - maps are `BTreeMap`s so the serialised manifest is byte-stable;
+//! - strings documented as "placeholder-aware" may contain Watt's `{NAME}` placeholders, which the
+//!   stub replaces from its own environment when it starts (never at build time).
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The schema version this crate reads and writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// File name of the manifest inside an artifact.
+pub const MANIFEST_FILE: &str = "watt-manifest.json";
+
+/// Public address used when neither the config nor the environment names one.
+pub const DEFAULT_HOSTNAME: &str = "0.0.0.0";
+pub const DEFAULT_PORT: u16 = 3042;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AppManifest {
+    /// Always [`SCHEMA_VERSION`] for this crate.
+    pub schema_version: u32,
+    /// Name of the app (root package.json `name`, else the app folder's name).
+    pub name: String,
+    /// The Node.js runtime the services run on.
+    pub node: NodeRuntime,
+    /// Id of the service that serves the public address.
+    pub entrypoint: String,
+    pub server: Server,
+    pub graceful_shutdown: GracefulShutdown,
+    /// Services in the order the config lists them; `dependencies` give the start order.
+    pub services: Vec<Service>,
+}
+
+/// How to execute `node`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodeRuntime {
+    /// The real node executable.
+    pub binary: String,
+    /// A bundled dynamic loader (`ld-linux-*.so.*`). When set, node is started as
+    /// `<loader> --library-path <libraryPath> --argv0 node <binary> …` so the artifact does not
+    /// depend on the host's libc; `process.execPath` is then pointed at `shim`.
+    pub loader: Option<String>,
+    /// Folder with the shared libraries node links, used together with `loader`.
+    pub library_path: Option<String>,
+    /// A `node` command that starts the bundled runtime (a link to the stub, which execs the loader).
+    /// Put first on the services' `PATH` and used as `process.execPath`.
+    pub shim: Option<String>,
+    /// `node --version` of the bundled binary, e.g. `v24.21.0`.
+    pub version: String,
+}
+
+/// The public address. Both fields are placeholder-aware; `PORT` in the stub's environment
+/// overrides `port`; an empty or unresolved value falls back to the defaults above.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Server {
+    pub hostname: Option<String>,
+    pub port: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GracefulShutdown {
+    /// Budget for stopping the whole app.
+    pub runtime_ms: u64,
+    /// Budget for one service to exit after SIGTERM before it gets SIGKILL.
+    pub application_ms: u64,
+}
+
+impl Default for GracefulShutdown {
+    fn default() -> Self {
+        // Watt's defaults.
+        Self {
+            runtime_ms: 30_000,
+            application_ms: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Service {
+    /// Unique id; also the mesh host name `<id>.plt.local`.
+    pub id: String,
+    /// Watt capability the service was detected as (`node`, `service`, …). Informational.
+    pub kind: String,
+    /// Working directory of the service's process.
+    pub root: String,
+    pub start: Start,
+    /// Ids of the services that must be ready before this one starts.
+    pub dependencies: Vec<String>,
+    /// Variables always set for the service (config `env`). Placeholder-aware.
+    pub env: BTreeMap<String, String>,
+    /// Variables from `.env` files: set only when the stub's own environment lacks them.
+    pub dotenv: BTreeMap<String, String>,
+    /// Extra node flags (config `nodeOptions`, split into words).
+    pub node_options: Vec<String>,
+    /// Modules loaded before the service (config `preload`).
+    pub preload: Vec<String>,
+}
+
+/// How the launcher starts a service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "camelCase", deny_unknown_fields)]
+pub enum Start {
+    /// Import a Node module and start whatever it is, following Watt's node capability:
+    /// a `create()`/`build()` export returning a Fastify/Express/Koa app or `http.Server` is
+    /// listened on by the launcher; a default-exported Fastify plugin is registered into a
+    /// Fastify made from `fastify`; otherwise the module's own `listen()` is redirected.
+    #[serde(rename_all = "camelCase")]
+    Node {
+        entry: String,
+        /// The `fastify` package the service resolves, for the plugin shape.
+        fastify: Option<String>,
+    },
+    /// An `@platformatic/service` application: a Fastify instance with these plugins.
+    #[serde(rename_all = "camelCase")]
+    FastifyPlugins {
+        fastify: String,
+        plugins: Vec<Plugin>,
+    },
+    /// `application.commands.production`, executed directly (no shell). An `argv[0]` of `node`
+    /// means the bundled runtime, with the launcher preloaded so `listen()` is still redirected.
+    #[serde(rename_all = "camelCase")]
+    Command { argv: Vec<String> },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Plugin {
+    /// A module file, relative to the artifact root.
+    pub path: String,
+    /// Route prefix for everything the plugin registers (from nested plugin folders).
+    pub prefix: Option<String>,
+    /// Options passed to the plugin. String values are placeholder-aware.
+    pub options: serde_json::Value,
+}
+
+/// The JSON Schema of [`AppManifest`], pretty-printed with a trailing newline, exactly as
+/// checked in at `schema/app-manifest.v1.json`.
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(AppManifest);
+    let mut out = serde_json::to_string_pretty(&schema).expect("a schema always serialises");
+    out.push('\n');
+    out
+}
+
+impl AppManifest {
+    /// Canonical bytes: pretty JSON, stable field order, trailing newline.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut out = serde_json::to_vec_pretty(self).expect("the manifest always serialises");
+        out.push(b'\n');
+        out
+    }
+
+    /// Parse and check the version, with an error that says what to do.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Version {
+            schema_version: Option<u32>,
+        }
+        let v: Version = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
+        match v.schema_version {
+            Some(SCHEMA_VERSION) => {}
+            Some(other) => {
+                return Err(format!(
+                    "manifest schemaVersion {other} is not supported by this watt-stub \
+                     (it reads version {SCHEMA_VERSION}); rebuild the app with a matching `watt`"
+                ))
+            }
+            None => return Err("manifest has no schemaVersion".into()),
+        }
+        serde_json::from_slice(bytes).map_err(|e| format!("invalid manifest: {e}"))
+    }
+
+    pub fn service(&self, id: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.id == id)
+    }
+}

@@ -1,0 +1,1 @@
+//! Production dependency closure (to be written).

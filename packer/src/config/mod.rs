@@ -1,0 +1,3 @@
+//! Watt config resolution. See `model` for the output.
+mod model;
+pub use model::*;
