@@ -1,8 +1,104 @@
 //! `watt-pack`: turns a Platformatic Watt application into one deployable artifact.
 //!
-//! Pipeline: [`config`] resolves the app → [`frameworks`] build each service and say what
-//! production needs → [`closure`] adds each service's production dependencies → [`pack`] lays
-//! everything out as one file tree → a sink ([`pack::archive`]) writes it.
+//! Pipeline: [`config`] resolves the app → [`frameworks`] say how each service builds, and
+//! [`build`] runs those builds → each framework says what production needs and how it starts →
+//! [`closure`] adds each service's production dependencies → [`pack`] lays it all out as one
+//! [`tree::Tree`] with its manifest → a [`sink`] writes it (archive today).
 
-pub mod config;
+pub mod build;
 pub mod closure;
+pub mod config;
+pub mod frameworks;
+pub mod node_runtime;
+pub mod pack;
+pub mod sink;
+pub mod tree;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+pub struct BuildOptions {
+    pub dir: PathBuf,
+    /// `--node`: the node executable to carry; default: `node` on PATH.
+    pub node: Option<PathBuf>,
+    /// `--stub`: the watt-stub binary; default: `WATT_STUB`, else next to this executable.
+    pub stub: Option<PathBuf>,
+    /// Builds run at once.
+    pub jobs: usize,
+}
+
+/// Resolve, build and pack the app in `opts.dir`. Cheap checks (config, node, stub) come first
+/// so a mistake is reported before minutes of framework builds.
+pub fn build_app(opts: &BuildOptions) -> Result<sink::PackedApp> {
+    let app = config::resolve(&opts.dir)?;
+    let node_path = node_runtime::locate(opts.node.as_deref())?;
+    let node = node_runtime::inspect(&node_path)?;
+    let stub = locate_stub(opts.stub.as_deref())?;
+    let frameworks = app
+        .services
+        .iter()
+        .map(|s| frameworks::for_service(s).map(|f| (s, f)))
+        .collect::<Result<Vec<_>>>()?;
+    eprintln!(
+        "watt: packing {} ({} services, entrypoint {}) with node {}",
+        app.name,
+        app.services.len(),
+        app.entrypoint,
+        node.version
+    );
+
+    let mut jobs = Vec::new();
+    for (svc, fw) in &frameworks {
+        if let Some(command) = fw.build_command(svc)? {
+            jobs.push(build::BuildJob {
+                id: svc.id.clone(),
+                dir: svc.path.clone(),
+                command,
+                bin_dirs: vec![
+                    svc.path.join("node_modules/.bin"),
+                    app.root.join("node_modules/.bin"),
+                ],
+            });
+        }
+    }
+    build::run_builds(jobs, &build::log_dir(&app.root), opts.jobs)?;
+
+    let services = frameworks
+        .iter()
+        .map(|(svc, fw)| fw.package(svc).map(|p| (*svc, p)))
+        .collect::<Result<Vec<_>>>()?;
+    pack::pack(pack::PackInput {
+        app: &app,
+        services,
+        node: &node,
+        stub: &stub,
+        mtime: pack::mtime_from_env()?,
+    })
+}
+
+pub fn locate_stub(explicit: Option<&Path>) -> Result<PathBuf> {
+    if let Some(p) = explicit {
+        if !p.is_file() {
+            bail!("--stub {}: no such file", p.display());
+        }
+        return Ok(p.to_path_buf());
+    }
+    if let Some(p) = std::env::var_os("WATT_STUB") {
+        let p = PathBuf::from(p);
+        if !p.is_file() {
+            bail!("WATT_STUB={}: no such file", p.display());
+        }
+        return Ok(p);
+    }
+    let exe = std::env::current_exe().context("cannot locate the watt executable")?;
+    let sibling = exe.with_file_name("watt-stub");
+    if sibling.is_file() {
+        return Ok(sibling);
+    }
+    bail!(
+        "watt-stub not found next to {} ; build it (`cargo build --release -p watt-stub`), \
+         or pass --stub PATH / set WATT_STUB",
+        exe.display()
+    )
+}

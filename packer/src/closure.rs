@@ -1,1 +1,0 @@
-//! Production dependency closure (to be written).

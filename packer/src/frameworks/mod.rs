@@ -1,0 +1,123 @@
+//! One module per Watt capability, behind one trait: how to build it, what production needs,
+//! how to start it. Detection lives in `config` because Watt decides the kind there (in one
+//! order across all kinds); adding a framework means one module here plus its example.
+
+mod node;
+mod service;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+
+use crate::config::{Kind, ResolvedService};
+
+/// A build step: argv run directly, with the service folder as working directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildCommand {
+    /// As the user would type it, for messages.
+    pub display: String,
+    pub argv: Vec<String>,
+}
+
+/// How the launcher starts the service, with host paths (the packer maps them into the artifact).
+#[derive(Debug, Clone, PartialEq)]
+pub enum StartPlan {
+    Node {
+        entry: PathBuf,
+        fastify: Option<PathBuf>,
+    },
+    FastifyPlugins {
+        fastify: PathBuf,
+        plugins: Vec<PluginPlan>,
+    },
+    Command {
+        argv: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginPlan {
+    pub path: PathBuf,
+    pub prefix: Option<String>,
+    pub options: serde_json::Value,
+}
+
+/// What production needs from a built service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Package {
+    /// Files and folders of the service to ship (absolute, inside the service folder).
+    /// Folders are shipped without `node_modules`: dependencies come from the closure.
+    pub ship: Vec<PathBuf>,
+    /// Packages needed at run time beyond package.json `dependencies` (e.g. `fastify` for a
+    /// plugin service whose Fastify is hoisted from a capability package).
+    pub extra_dependencies: Vec<String>,
+    pub start: StartPlan,
+}
+
+pub trait Framework: Sync {
+    fn name(&self) -> &'static str;
+    fn handles(&self, kind: Kind) -> bool;
+
+    /// The build step, if any. Watt's rule for every kind: `application.commands.build`.
+    fn build_command(&self, svc: &ResolvedService) -> Result<Option<BuildCommand>> {
+        Ok(configured_build(svc))
+    }
+
+    /// Called after the build succeeded.
+    fn package(&self, svc: &ResolvedService) -> Result<Package>;
+}
+
+static FRAMEWORKS: &[&dyn Framework] = &[&node::Node, &service::PlatformaticService];
+
+/// The framework module for a service, or an error saying the kind is not supported yet.
+pub fn for_service(svc: &ResolvedService) -> Result<&'static dyn Framework> {
+    match FRAMEWORKS.iter().find(|f| f.handles(svc.kind)) {
+        Some(f) => Ok(*f),
+        None => bail!(
+            "service \"{}\" is a {} application, which watt cannot pack yet \
+             (supported: node, service)",
+            svc.id,
+            svc.kind
+        ),
+    }
+}
+
+/// `application.commands.build` run through the shell (it is a shell command line in Watt).
+pub fn configured_build(svc: &ResolvedService) -> Option<BuildCommand> {
+    svc.application
+        .commands
+        .build
+        .as_ref()
+        .map(|cmd| BuildCommand {
+            display: cmd.clone(),
+            argv: vec!["sh".into(), "-c".into(), cmd.clone()],
+        })
+}
+
+/// `npm run build` when package.json has a `build` script.
+pub fn npm_build_script(svc: &ResolvedService) -> Option<BuildCommand> {
+    svc.package_json
+        .get("scripts")
+        .and_then(|s| s.get("build"))
+        .and_then(|b| b.as_str())
+        .map(|_| BuildCommand {
+            display: "npm run build".into(),
+            argv: vec!["npm".into(), "run".into(), "build".into()],
+        })
+}
+
+/// Find an installed package the way Node does: `node_modules/<name>` in `from` and each parent.
+/// Returns the path as reached (links not resolved), so it stays valid inside the artifact.
+pub fn find_package(from: &Path, name: &str) -> Option<PathBuf> {
+    from.ancestors()
+        .map(|dir| dir.join("node_modules").join(name))
+        .find(|p| p.join("package.json").is_file())
+}
+
+/// The first existing `<dir>/<stem>.<ext>` in the given orders.
+fn first_existing(dir: &Path, stems: &[&str], exts: &[&str]) -> Option<PathBuf> {
+    stems
+        .iter()
+        .flat_map(|s| exts.iter().map(move |e| dir.join(format!("{s}.{e}"))))
+        .find(|p| p.is_file())
+}

@@ -1,0 +1,262 @@
+//! Lays a resolved, built app out as the artifact tree and writes its manifest.
+//!
+//! Artifact layout (the same for every sink):
+//! ```text
+//! watt-stub                 the runtime stub (entrypoint)
+//! watt-manifest.json        the contract the stub reads
+//! runtime/lib/node          node, its shared libraries and dynamic loader
+//! runtime/bin/node          → ../../watt-stub (starts the bundled node)
+//! app/…                     the app root, pruned: each service's files and the packages its
+//!                           production closure needs, at their original relative paths
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use watt_manifest as m;
+
+use crate::closure::{production_closure, ClosureRequest};
+use crate::config::{ResolvedApp, ResolvedService};
+use crate::frameworks::{Package, StartPlan};
+use crate::node_runtime::NodeRuntime;
+use crate::sink::PackedApp;
+use crate::tree::{artifact_path, LinkPolicy, Tree};
+
+pub const APP_DIR: &str = "app";
+pub const STUB: &str = "watt-stub";
+
+/// Packages that are Watt's own runtime: the stub replaces them, so they are never shipped.
+/// User code does not import them at run time; keeping them would add tens of MB per app.
+pub const WATT_RUNTIME_PACKAGES: &[&str] = &[
+    "wattpm",
+    "platformatic",
+    "@platformatic/runtime",
+    "@platformatic/service",
+    "@platformatic/node",
+    "@platformatic/gateway",
+    "@platformatic/composer",
+    "@platformatic/next",
+    "@platformatic/astro",
+    "@platformatic/remix",
+    "@platformatic/react-router",
+    "@platformatic/vite",
+    "@platformatic/nest",
+    "@platformatic/nuxt",
+    "@platformatic/tanstack",
+    "@platformatic/nitro",
+    "@platformatic/db",
+    "@platformatic/basic",
+    "@platformatic/foundation",
+];
+
+/// One fixed timestamp for every file: `SOURCE_DATE_EPOCH` when set (reproducible-builds.org),
+/// else 1980-01-01, the earliest date every archive format can represent.
+pub fn mtime_from_env() -> Result<u64> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .with_context(|| format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds")),
+        Err(_) => Ok(315_532_800),
+    }
+}
+
+pub struct PackInput<'a> {
+    pub app: &'a ResolvedApp,
+    pub services: Vec<(&'a ResolvedService, Package)>,
+    pub node: &'a NodeRuntime,
+    pub stub: &'a Path,
+    pub mtime: u64,
+}
+
+pub fn pack(input: PackInput<'_>) -> Result<PackedApp> {
+    let app = input.app;
+    let root = &app.root;
+    let mut tree = Tree::new();
+    tree.add_file(STUB, input.stub)
+        .with_context(|| format!("cannot read the stub at {}", input.stub.display()))?;
+    let node = input.node.add_to(&mut tree, STUB)?;
+
+    // Node decides ESM vs CommonJS from the nearest package.json, which may be the root's.
+    let root_pkg = root.join("package.json");
+    if root_pkg.is_file() {
+        tree.add_file(&format!("{APP_DIR}/package.json"), &root_pkg)?;
+    }
+
+    let exclude: Vec<String> = WATT_RUNTIME_PACKAGES
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut services = Vec::new();
+    for (svc, package) in &input.services {
+        for path in &package.ship {
+            ship_service_path(&mut tree, root, path)
+                .with_context(|| format!("cannot pack service \"{}\"", svc.id))?;
+        }
+        let closure = production_closure(&ClosureRequest {
+            root,
+            service_dir: &svc.path,
+            extra: &package.extra_dependencies,
+            exclude: &exclude,
+        })
+        .with_context(|| {
+            format!(
+                "cannot collect the production dependencies of service \"{}\"",
+                svc.id
+            )
+        })?;
+        for pkg in &closure.packages {
+            let dest = artifact_path(APP_DIR, root, &root.join(&pkg.dest))?;
+            let confine = if pkg.source.starts_with(root) {
+                root.as_path()
+            } else {
+                pkg.source.as_path()
+            };
+            tree.add_dir(
+                &pkg.source,
+                &dest,
+                LinkPolicy {
+                    confine_to: confine,
+                },
+                &|rel| rel.file_name().is_some_and(|n| n == "node_modules"),
+            )
+            .with_context(|| {
+                format!(
+                    "cannot pack package {} for service \"{}\"",
+                    pkg.name, svc.id
+                )
+            })?;
+        }
+        for link in &closure.links {
+            let at = artifact_path(APP_DIR, root, &root.join(&link.path))?;
+            let Some(target) = link.target.to_str() else {
+                bail!(
+                    "link {} has a target that is not UTF-8",
+                    link.path.display()
+                );
+            };
+            tree.add_symlink(&at, target)?;
+        }
+        services.push(manifest_service(app, svc, &package.start)?);
+    }
+
+    let manifest = m::AppManifest {
+        schema_version: m::SCHEMA_VERSION,
+        name: app.name.clone(),
+        node,
+        entrypoint: app.entrypoint.clone(),
+        server: m::Server {
+            hostname: app.server.hostname.clone(),
+            port: app.server.port.clone(),
+        },
+        graceful_shutdown: m::GracefulShutdown {
+            runtime_ms: app.graceful_shutdown.runtime_ms,
+            application_ms: app.graceful_shutdown.application_ms,
+        },
+        services,
+    };
+    tree.add_bytes(m::MANIFEST_FILE, manifest.to_json(), false)?;
+    Ok(PackedApp {
+        tree,
+        manifest,
+        mtime: input.mtime,
+    })
+}
+
+/// Service sources ship whole, minus what never belongs in production: installed dependencies
+/// (the closure decides those), VCS data and watt's own build logs.
+fn ship_service_path(tree: &mut Tree, root: &Path, path: &Path) -> Result<()> {
+    let dest = artifact_path(APP_DIR, root, path)?;
+    if path.is_dir() {
+        tree.add_dir(path, &dest, LinkPolicy { confine_to: root }, &|rel| {
+            rel.file_name()
+                .is_some_and(|n| n == "node_modules" || n == ".git" || n == ".watt")
+        })
+    } else {
+        tree.add_file(&dest, path)
+    }
+}
+
+fn rel(root: &Path, path: &Path) -> Result<String> {
+    if !path.starts_with(root) {
+        bail!(
+            "{} is outside the app root {}",
+            path.display(),
+            root.display()
+        );
+    }
+    artifact_path(APP_DIR, root, path)
+}
+
+fn manifest_service(
+    app: &ResolvedApp,
+    svc: &ResolvedService,
+    start: &StartPlan,
+) -> Result<m::Service> {
+    let root = &app.root;
+    let start = match start {
+        StartPlan::Node { entry, fastify } => m::Start::Node {
+            entry: rel(root, entry)?,
+            fastify: fastify
+                .as_deref()
+                .map(|f| package_path(root, f))
+                .transpose()?,
+        },
+        StartPlan::FastifyPlugins { fastify, plugins } => m::Start::FastifyPlugins {
+            fastify: package_path(root, fastify)?,
+            plugins: plugins
+                .iter()
+                .map(|p| {
+                    Ok(m::Plugin {
+                        path: rel(root, &p.path)?,
+                        prefix: p.prefix.clone(),
+                        options: p.options.clone(),
+                    })
+                })
+                .collect::<Result<_>>()?,
+        },
+        StartPlan::Command { argv } => m::Start::Command { argv: argv.clone() },
+    };
+    let node_options = match &svc.node_options {
+        Some(o) => shell_words::split(o)
+            .with_context(|| format!("service \"{}\": cannot parse nodeOptions {o:?}", svc.id))?,
+        None => Vec::new(),
+    };
+    Ok(m::Service {
+        id: svc.id.clone(),
+        kind: svc.kind.to_string(),
+        root: rel(root, &svc.path)?,
+        start,
+        dependencies: svc.dependencies.clone(),
+        env: svc.env.clone(),
+        dotenv: svc.dotenv.clone(),
+        node_options,
+        preload: svc
+            .preload
+            .iter()
+            .map(|p| rel(root, p))
+            .collect::<Result<_>>()
+            .with_context(|| {
+                format!(
+                    "service \"{}\": a preload module must be inside the app",
+                    svc.id
+                )
+            })?,
+    })
+}
+
+/// A package reached above the app root is copied into the root's `node_modules` by the closure.
+fn package_path(root: &Path, dir: &Path) -> Result<String> {
+    if dir.starts_with(root) {
+        return rel(root, dir);
+    }
+    let name: PathBuf = dir
+        .components()
+        .rev()
+        .take_while(|c| c.as_os_str() != "node_modules")
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    rel(root, &root.join("node_modules").join(name))
+}

@@ -1,0 +1,370 @@
+//! The artifact as an in-memory file tree: every path it will hold, mapped to where its bytes
+//! come from. Sinks (archive today, OCI layers later) only ever see a `Tree`, so every output
+//! format packs the same content, and determinism is decided here: paths are kept sorted, parent
+//! folders are explicit, and nothing about the host (owner, mtime, umask) is recorded.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Read from this host file when the sink writes the tree.
+    Path(PathBuf),
+    Bytes(Arc<[u8]>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    Dir,
+    File { source: Source, executable: bool },
+    Symlink { target: String },
+}
+
+/// Paths are relative, `/`-separated, without `.` or `..` components.
+#[derive(Debug, Default, Clone)]
+pub struct Tree {
+    entries: BTreeMap<String, Entry>,
+}
+
+/// What to do with a symlink met while walking a host folder into the tree.
+#[derive(Debug, Clone, Copy)]
+pub struct LinkPolicy<'a> {
+    /// Links must resolve (lexically) inside this host folder to be kept as links.
+    pub confine_to: &'a Path,
+}
+
+impl Tree {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &Entry)> {
+        self.entries.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    pub fn get(&self, path: &str) -> Option<&Entry> {
+        self.entries.get(path)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Insert an entry and its parent folders. The same path added twice must mean the same
+    /// thing: two services sharing a hoisted package is fine, two different files is a bug.
+    pub fn insert(&mut self, path: &str, entry: Entry) -> Result<()> {
+        let path = normalize(path)?;
+        let mut parent = String::new();
+        for part in path.split('/').take(path.split('/').count() - 1) {
+            if !parent.is_empty() {
+                parent.push('/');
+            }
+            parent.push_str(part);
+            match self.entries.get(&parent) {
+                None => {
+                    self.entries.insert(parent.clone(), Entry::Dir);
+                }
+                Some(Entry::Dir) => {}
+                Some(_) => bail!("cannot place {path} in the artifact: {parent} is not a folder"),
+            }
+        }
+        match self.entries.get(&path) {
+            None => {
+                self.entries.insert(path, entry);
+            }
+            Some(existing) if *existing == entry => {}
+            Some(Entry::Dir) if entry == Entry::Dir => {}
+            Some(existing) => bail!(
+                "two different things would be packed at {path}: {} and {}",
+                describe(existing),
+                describe(&entry)
+            ),
+        }
+        Ok(())
+    }
+
+    pub fn add_bytes(
+        &mut self,
+        path: &str,
+        bytes: impl Into<Arc<[u8]>>,
+        executable: bool,
+    ) -> Result<()> {
+        self.insert(
+            path,
+            Entry::File {
+                source: Source::Bytes(bytes.into()),
+                executable,
+            },
+        )
+    }
+
+    pub fn add_file(&mut self, path: &str, source: &Path) -> Result<()> {
+        let meta =
+            fs::metadata(source).with_context(|| format!("cannot read {}", source.display()))?;
+        self.insert(
+            path,
+            Entry::File {
+                source: Source::Path(source.to_path_buf()),
+                executable: is_executable(&meta),
+            },
+        )
+    }
+
+    pub fn add_symlink(&mut self, path: &str, target: &str) -> Result<()> {
+        self.insert(
+            path,
+            Entry::Symlink {
+                target: target.to_string(),
+            },
+        )
+    }
+
+    /// Copy a host folder into the tree at `dest`, in sorted order, never following symlinks.
+    /// `skip` sees each path relative to `source` and prunes it (and everything below) when true.
+    /// A symlink is kept as a link when it is relative and stays inside `policy.confine_to`;
+    /// anything else fails naming the link, because following it would ship host files the
+    /// user never asked for and dropping it would break the app at run time.
+    pub fn add_dir(
+        &mut self,
+        source: &Path,
+        dest: &str,
+        policy: LinkPolicy<'_>,
+        skip: &dyn Fn(&Path) -> bool,
+    ) -> Result<()> {
+        self.insert(dest, Entry::Dir)?;
+        self.walk(source, Path::new(""), dest, policy, skip)
+    }
+
+    fn walk(
+        &mut self,
+        root: &Path,
+        rel: &Path,
+        dest: &str,
+        policy: LinkPolicy<'_>,
+        skip: &dyn Fn(&Path) -> bool,
+    ) -> Result<()> {
+        let dir = root.join(rel);
+        let mut names: Vec<_> = fs::read_dir(&dir)
+            .with_context(|| format!("cannot read folder {}", dir.display()))?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("cannot read folder {}", dir.display()))?;
+        names.sort();
+        for name in names {
+            let child_rel = rel.join(&name);
+            if skip(&child_rel) {
+                continue;
+            }
+            let host = root.join(&child_rel);
+            let child_dest = artifact_path(dest, root, &host)?;
+            let meta = fs::symlink_metadata(&host)
+                .with_context(|| format!("cannot read {}", host.display()))?;
+            let ft = meta.file_type();
+            if ft.is_symlink() {
+                let target = fs::read_link(&host)
+                    .with_context(|| format!("cannot read link {}", host.display()))?;
+                check_link(&host, &target, policy.confine_to)?;
+                let Some(target) = target.to_str() else {
+                    bail!("link {} has a target that is not UTF-8", host.display());
+                };
+                self.add_symlink(&child_dest, target)?;
+            } else if ft.is_dir() {
+                self.insert(&child_dest, Entry::Dir)?;
+                self.walk(root, &child_rel, dest, policy, skip)?;
+            } else if ft.is_file() {
+                self.insert(
+                    &child_dest,
+                    Entry::File {
+                        source: Source::Path(host),
+                        executable: is_executable(&meta),
+                    },
+                )?;
+            }
+            // Sockets, fifos and devices are never part of an app: leave them out.
+        }
+        Ok(())
+    }
+}
+
+/// A link may stay a link only when it is relative and resolves inside `confine_to`.
+pub fn check_link(link: &Path, target: &Path, confine_to: &Path) -> Result<()> {
+    if target.is_absolute() {
+        bail!(
+            "{} is a symlink to the absolute path {}, which will not exist in the artifact; \
+             make it relative or replace it with the files",
+            link.display(),
+            target.display()
+        );
+    }
+    let parent = link.parent().unwrap_or(Path::new(""));
+    let resolved = lexical_join(parent, target);
+    if !resolved.starts_with(confine_to) {
+        bail!(
+            "{} is a symlink to {}, outside the app root {}; the artifact cannot carry it. \
+             Move the files inside the app or replace the link with a copy",
+            link.display(),
+            target.display(),
+            confine_to.display()
+        );
+    }
+    Ok(())
+}
+
+/// `base/rel` with `.` and `..` applied textually (no filesystem access, links not followed).
+pub fn lexical_join(base: &Path, rel: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in base.join(rel).components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Artifact path of `host` (inside `host_root`) placed under `prefix`.
+pub fn artifact_path(prefix: &str, host_root: &Path, host: &Path) -> Result<String> {
+    let rel = host
+        .strip_prefix(host_root)
+        .with_context(|| format!("{} is not inside {}", host.display(), host_root.display()))?;
+    let mut out = prefix.to_string();
+    for c in rel.components() {
+        let Component::Normal(part) = c else {
+            bail!("unexpected path component in {}", rel.display());
+        };
+        let Some(part) = part.to_str() else {
+            bail!("{} has a name that is not UTF-8; rename it", host.display());
+        };
+        out = join(&out, part);
+    }
+    Ok(out)
+}
+
+pub fn join(a: &str, b: &str) -> String {
+    match (a.is_empty(), b.is_empty()) {
+        (true, _) => b.to_string(),
+        (_, true) => a.to_string(),
+        _ => format!("{a}/{b}"),
+    }
+}
+
+fn normalize(path: &str) -> Result<String> {
+    let parts: Vec<&str> = path
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    if parts.is_empty() || parts.contains(&"..") {
+        bail!("invalid artifact path {path:?}");
+    }
+    Ok(parts.join("/"))
+}
+
+fn is_executable(meta: &fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o111 != 0
+}
+
+fn describe(e: &Entry) -> String {
+    match e {
+        Entry::Dir => "a folder".into(),
+        Entry::File {
+            source: Source::Path(p),
+            ..
+        } => p.display().to_string(),
+        Entry::File { .. } => "generated content".into(),
+        Entry::Symlink { target } => format!("a link to {target}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parents_are_explicit_and_order_is_sorted() {
+        let mut t = Tree::new();
+        t.add_bytes("b/c/d.txt", b"x".to_vec(), false).unwrap();
+        t.add_bytes("a.txt", b"y".to_vec(), false).unwrap();
+        let paths: Vec<_> = t.entries().map(|(p, _)| p).collect();
+        assert_eq!(paths, ["a.txt", "b", "b/c", "b/c/d.txt"]);
+    }
+
+    #[test]
+    fn conflicting_entries_are_refused_but_identical_ones_merge() {
+        let mut t = Tree::new();
+        t.add_symlink("x", "y").unwrap();
+        t.add_symlink("x", "y").unwrap();
+        let err = t.add_bytes("x", b"z".to_vec(), false).unwrap_err();
+        assert!(err.to_string().contains("two different things"), "{err}");
+    }
+
+    #[test]
+    fn links_leaving_the_root_are_refused_with_their_name() {
+        let root = Path::new("/app");
+        assert!(check_link(Path::new("/app/web/x"), Path::new("../lib/y"), root).is_ok());
+        let err =
+            check_link(Path::new("/app/web/x"), Path::new("../../etc/passwd"), root).unwrap_err();
+        assert!(err.to_string().contains("/app/web/x"), "{err}");
+        let err = check_link(Path::new("/app/web/x"), Path::new("/etc/passwd"), root).unwrap_err();
+        assert!(err.to_string().contains("absolute"), "{err}");
+    }
+
+    #[test]
+    fn folders_keep_their_structure_and_skip_what_is_asked() {
+        let d = tempfile::tempdir().unwrap();
+        for f in [
+            "a/package.json",
+            "a/sub/package.json",
+            "a/node_modules/x/i.js",
+        ] {
+            let p = d.path().join(f);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(p, f).unwrap();
+        }
+        std::os::unix::fs::symlink("../package.json", d.path().join("a/sub/link")).unwrap();
+        let mut t = Tree::new();
+        let policy = LinkPolicy {
+            confine_to: d.path(),
+        };
+        t.add_dir(&d.path().join("a"), "app/a", policy, &|rel| {
+            rel.ends_with("node_modules")
+        })
+        .unwrap();
+        let paths: Vec<_> = t.entries().map(|(p, _)| p).collect();
+        assert_eq!(
+            paths,
+            [
+                "app",
+                "app/a",
+                "app/a/package.json",
+                "app/a/sub",
+                "app/a/sub/link",
+                "app/a/sub/package.json"
+            ]
+        );
+        assert_eq!(
+            t.get("app/a/sub/link"),
+            Some(&Entry::Symlink {
+                target: "../package.json".into()
+            })
+        );
+    }
+
+    #[test]
+    fn paths_cannot_escape() {
+        let mut t = Tree::new();
+        assert!(t.add_bytes("../x", b"".to_vec(), false).is_err());
+        assert!(t.add_bytes("", b"".to_vec(), false).is_err());
+    }
+}

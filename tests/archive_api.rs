@@ -1,0 +1,111 @@
+//! The main job, end to end: `watt build examples/api` into a self-contained archive, extract it
+//! into a fresh folder, boot it with no node on PATH, answer every route (including the calls
+//! across the mesh), then SIGTERM: exit 0 within the grace period and nothing left running.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use watt_e2e::*;
+
+#[test]
+fn api_example_boots_from_the_archive_without_node_and_stops_cleanly() {
+    let app = example("api");
+    let work = tempfile::tempdir().unwrap();
+    let archive = work.path().join("api.tar.zst");
+    build_archive(&app, &archive);
+
+    let root = work.path().join("extracted");
+    extract(&archive, &root);
+    assert!(root.join("watt-stub").is_file());
+    assert!(root.join("watt-manifest.json").is_file());
+    // Production dependencies only: Express ships, the devDependency and Watt itself do not.
+    assert!(root.join("app/node_modules/express/package.json").is_file());
+    assert!(!root.join("app/node_modules/@types/express").exists());
+    assert!(!root.join("app/node_modules/wattpm").exists());
+    // The build step ran before packing.
+    assert!(root.join("app/web/catalog/dist/items.json").is_file());
+
+    let port = free_port();
+    let mut cmd = Command::new(root.join("watt-stub"));
+    cmd.current_dir(&root)
+        .env_clear()
+        // No node anywhere on PATH: the archive must carry its own.
+        .env("PATH", "/nonexistent")
+        .env("PORT", port.to_string())
+        .env("GREETING", "hi from the environment")
+        // A container's HOSTNAME must never become the bind address.
+        .env("HOSTNAME", "container-name-that-does-not-resolve");
+    let started = Instant::now();
+    let mut stub = Running::start(cmd);
+    let base = format!("http://127.0.0.1:{port}");
+    stub.wait_ready(&format!("{base}/health"), Duration::from_secs(60));
+    eprintln!("all routes answering {:?} after start", started.elapsed());
+
+    let (status, body) = get(&format!("{base}/"));
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v["greeting"], "hi from the environment",
+        "plugin options placeholder"
+    );
+
+    let (status, body) = get(&format!("{base}/summary"));
+    assert_eq!(status, 200, "{body}\n{}", stub.logs());
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v["items"],
+        serde_json::json!(["anvil", "bellows", "crucible"]),
+        "fetch → catalog"
+    );
+    assert_eq!(v["itemsBuiltBy"], "npm run build");
+    assert_eq!(v["clock"], "clock", "http.get → clock");
+
+    let (status, body) = get(&format!("{base}/health"));
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("\"status\":\"ok\""),
+        "TypeScript plugin: {body}"
+    );
+
+    // Every service runs on the bundled node, started through the bundled loader.
+    let pids = descendants(stub.child.id() as i32);
+    assert!(
+        pids.len() >= 3,
+        "expected ≥3 service processes, got {pids:?}"
+    );
+    for pid in &pids {
+        if let Ok(exe) = std::fs::read_link(format!("/proc/{pid}/exe")) {
+            assert!(
+                exe.starts_with(&root),
+                "process {pid} runs {} from outside the artifact",
+                exe.display()
+            );
+        }
+    }
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(stub.child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let t = Instant::now();
+    let status = stub.wait_exit(Duration::from_secs(12));
+    let status =
+        status.unwrap_or_else(|| panic!("still running 12 s after SIGTERM\n{}", stub.logs()));
+    eprintln!("exited {:?} after SIGTERM", t.elapsed());
+    assert_eq!(status.code(), Some(0), "{}", stub.logs());
+    let left: Vec<_> = pids.iter().copied().filter(|p| alive(*p)).collect();
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+
+    let out = stub.stdout.lock().unwrap().clone();
+    assert!(
+        out.contains("[clock] clock listening"),
+        "text lines tagged with the service id\n{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with('{') && l.contains("\"name\":\"front\"")),
+        "JSON lines gain the service name\n{out}"
+    );
+}

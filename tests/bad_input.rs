@@ -1,0 +1,209 @@
+//! Bad input gets a clear error and loses nothing: each case checks the exit code, that the
+//! message names the file (with line and column for syntax errors) or the service, and that
+//! nothing appears at the output path — not even a partial file beside it.
+
+use std::path::Path;
+use std::process::Command;
+
+use watt_e2e::*;
+
+fn write(root: &Path, files: &[(&str, &str)]) {
+    for (path, body) in files {
+        let p = root.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, body).unwrap();
+    }
+}
+
+const OK_SERVICE: (&str, &str) = (
+    "web/api/index.js",
+    "require('node:http').createServer((q, s) => s.end('ok')).listen(3000)\n",
+);
+const OK_PKG: (&str, &str) = ("web/api/package.json", "{\"name\": \"api\"}\n");
+
+/// Run `watt build` on a fixture; assert failure, output absent, and return stderr.
+fn fails(files: &[(&str, &str)], extra: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), files);
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path().join("app.tar.zst");
+    let node = node_bin();
+    let mut args = vec![
+        "build",
+        dir.path().to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    if !extra.contains(&"--no-node-flag") {
+        args.extend(["--node", node.to_str().unwrap()]);
+    }
+    let o = watt(&args, dir.path());
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(!out.exists(), "output appeared despite the error");
+    let left: Vec<_> = std::fs::read_dir(out_dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "files left in the output folder: {left:?}");
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn malformed_json_points_at_file_line_and_column() {
+    let err = fails(
+        &[
+            (
+                "watt.json",
+                "{\n  \"applications\": [\n    { \"id\": \"api\" \"path\": \"web/api\" }\n  ]\n}\n",
+            ),
+            OK_SERVICE,
+            OK_PKG,
+        ],
+        &[],
+    );
+    assert!(err.contains("watt.json:3:"), "{err}");
+}
+
+#[test]
+fn a_service_path_that_does_not_exist_is_named() {
+    let err = fails(
+        &[(
+            "watt.json",
+            r#"{"applications": [{"id": "ghost", "path": "web/ghost"}]}"#,
+        )],
+        &[],
+    );
+    assert!(err.contains("ghost"), "{err}");
+    assert!(err.contains("web/ghost"), "{err}");
+}
+
+#[test]
+fn duplicate_ids_are_named() {
+    let err = fails(
+        &[
+            (
+                "watt.json",
+                r#"{"applications": [{"id": "api", "path": "web/api"}, {"id": "api", "path": "web/other"}]}"#,
+            ),
+            OK_SERVICE,
+            OK_PKG,
+            ("web/other/index.js", "1\n"),
+        ],
+        &[],
+    );
+    assert!(
+        err.contains("\"api\"") || err.contains("'api'") || err.contains(" api "),
+        "{err}"
+    );
+    assert!(
+        err.to_lowercase().contains("twice") || err.to_lowercase().contains("duplicate"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_entrypoint_that_names_no_service_lists_the_ids() {
+    let err = fails(
+        &[
+            (
+                "watt.json",
+                r#"{"entrypoint": "gateway", "applications": [{"id": "api", "path": "web/api"}]}"#,
+            ),
+            OK_SERVICE,
+            OK_PKG,
+        ],
+        &[],
+    );
+    assert!(err.contains("gateway"), "{err}");
+    assert!(err.contains("api"), "{err}");
+}
+
+#[test]
+fn a_failing_build_names_service_command_exit_code_and_log_tail() {
+    let err = fails(
+        &[
+            (
+                "watt.json",
+                r#"{"applications": [{"id": "api", "path": "web/api"}]}"#,
+            ),
+            OK_SERVICE,
+            (
+                "web/api/package.json",
+                r#"{"name": "api", "scripts": {"build": "node -e \"console.log('step one'); console.error('the compiler exploded'); process.exit(3)\""}}"#,
+            ),
+        ],
+        &[],
+    );
+    assert!(err.contains("service \"api\""), "{err}");
+    assert!(err.contains("npm run build"), "{err}");
+    assert!(err.contains("exited with code 3"), "{err}");
+    assert!(err.contains("the compiler exploded"), "log tail: {err}");
+    assert!(err.contains("api.build.log"), "log path: {err}");
+}
+
+#[test]
+fn no_node_found_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            (
+                "watt.json",
+                r#"{"applications": [{"id": "api", "path": "web/api"}]}"#,
+            ),
+            OK_SERVICE,
+            OK_PKG,
+        ],
+    );
+    let out = dir.path().join("app.tar.zst");
+    let o = Command::new(watt_bin())
+        .args(["build", ".", "-o"])
+        .arg(&out)
+        .current_dir(dir.path())
+        .env("PATH", "/nonexistent")
+        .env("WATT_STUB", stub_bin())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no `node` found"), "{err}");
+    assert!(err.contains("--node"), "{err}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn an_output_folder_that_cannot_be_written_fails_before_building() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            (
+                "watt.json",
+                r#"{"applications": [{"id": "api", "path": "web/api"}]}"#,
+            ),
+            OK_SERVICE,
+            (
+                "web/api/package.json",
+                r#"{"name": "api", "scripts": {"build": "node -e \"require('fs').writeFileSync('built', '1')\""}}"#,
+            ),
+        ],
+    );
+    let node = node_bin();
+    // /proc refuses new files even to root; a missing folder is the other common mistake.
+    for out in ["/proc/app.tar.zst", "/nonexistent-dir/app.tar.zst"] {
+        let o = watt(
+            &["build", ".", "-o", out, "--node", node.to_str().unwrap()],
+            dir.path(),
+        );
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        let folder = Path::new(out).parent().unwrap().display().to_string();
+        assert!(err.contains(&folder), "{err}");
+        assert!(!Path::new(out).exists());
+    }
+    assert!(
+        !dir.path().join("web/api/built").exists(),
+        "the build ran although the output is unwritable"
+    );
+}

@@ -1,0 +1,273 @@
+//! Helpers shared by the end-to-end tests: where the binaries and examples are, running
+//! `watt`, extracting and booting an artifact, HTTP, and the process tree.
+//!
+//! The binaries come from `WATT_BIN`/`WATT_STUB` (set by `ci/test.sh`, which builds them once,
+//! statically linked, as released); the examples must have been installed (`npm ci`) by
+//! `ci/test.sh` too. A missing piece fails the test with what to run, never skips it.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn binary(var: &str, name: &str) -> PathBuf {
+    let p = std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target/release").join(name));
+    assert!(
+        p.is_file(),
+        "{} not found ({var} unset or wrong); run the suite through ci/test.sh, which builds it",
+        p.display()
+    );
+    p
+}
+
+pub fn watt_bin() -> PathBuf {
+    binary("WATT_BIN", "watt")
+}
+
+pub fn stub_bin() -> PathBuf {
+    binary("WATT_STUB", "watt-stub")
+}
+
+/// An installed example (ci/test.sh runs `npm ci` once per example per run).
+pub fn example(name: &str) -> PathBuf {
+    let dir = repo().join("examples").join(name);
+    assert!(
+        dir.join("node_modules").is_dir(),
+        "{} is not installed; run ci/test.sh (it runs `npm ci` in each example)",
+        dir.display()
+    );
+    dir
+}
+
+/// Node ≥ 22.18 from ci/setup.sh: the runtime the artifacts carry in tests.
+pub fn node_bin() -> PathBuf {
+    let p = repo().join(".cache/tools/bin/node");
+    assert!(p.exists(), "{} missing; run ci/setup.sh", p.display());
+    p
+}
+
+pub fn watt(args: &[&str], cwd: &Path) -> Output {
+    Command::new(watt_bin())
+        .args(args)
+        .current_dir(cwd)
+        .env("WATT_STUB", stub_bin())
+        .output()
+        .expect("run watt")
+}
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "status: {}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Build an example into an archive with the test node; panics with watt's output on failure.
+pub fn build_archive(app: &Path, out: &Path) {
+    let node = node_bin();
+    let o = watt(
+        &[
+            "build",
+            app.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--node",
+            node.to_str().unwrap(),
+        ],
+        app,
+    );
+    assert!(o.status.success(), "watt build failed\n{}", text(&o));
+    assert!(out.is_file());
+}
+
+/// Extract with the system's GNU tar, as a user would.
+pub fn extract(archive: &Path, into: &Path) {
+    std::fs::create_dir_all(into).unwrap();
+    let o = Command::new("tar")
+        .arg("-xf")
+        .arg(archive)
+        .arg("-C")
+        .arg(into)
+        .output()
+        .expect("run tar (apt-get install tar zstd)");
+    assert!(o.status.success(), "tar failed: {}", text(&o));
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running stub with its output collected.
+pub struct Running {
+    pub child: Child,
+    pub stdout: Arc<Mutex<String>>,
+    pub stderr: Arc<Mutex<String>>,
+}
+
+impl Running {
+    pub fn start(mut cmd: Command) -> Self {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start watt-stub");
+        let stdout = collect(child.stdout.take().unwrap());
+        let stderr = collect(child.stderr.take().unwrap());
+        Running {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    pub fn logs(&self) -> String {
+        format!(
+            "--- stub stdout\n{}\n--- stub stderr\n{}",
+            self.stdout.lock().unwrap(),
+            self.stderr.lock().unwrap()
+        )
+    }
+
+    /// Wait until `url` answers 200, failing with the logs if the stub dies or time runs out.
+    pub fn wait_ready(&mut self, url: &str, timeout: Duration) {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("watt-stub exited early ({status})\n{}", self.logs());
+            }
+            if let Ok(r) = ureq::get(url).timeout(Duration::from_secs(2)).call() {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "{url} not ready after {timeout:?}\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // Never leave an app running after a failed assertion.
+        for pid in descendants(self.child.id() as i32) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn collect(stream: impl Read + Send + 'static) -> Arc<Mutex<String>> {
+    let buf = Arc::new(Mutex::new(String::new()));
+    let b = buf.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            let mut b = b.lock().unwrap();
+            b.push_str(&line);
+            b.push('\n');
+        }
+    });
+    buf
+}
+
+pub fn get(url: &str) -> (u16, String) {
+    match ureq::get(url).timeout(Duration::from_secs(10)).call() {
+        Ok(r) => (r.status(), r.into_string().unwrap()),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
+        Err(e) => panic!("GET {url}: {e}"),
+    }
+}
+
+/// Every live descendant of `pid`, from /proc.
+pub fn descendants(pid: i32) -> Vec<i32> {
+    let mut parents: Vec<(i32, i32)> = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        // Field 4 after the parenthesised command name.
+        let Some(rest) = stat.rsplit_once(") ").map(|(_, r)| r) else {
+            continue;
+        };
+        let ppid = rest
+            .split(' ')
+            .nth(1)
+            .and_then(|x| x.parse().ok())
+            .unwrap_or(0);
+        parents.push((p, ppid));
+    }
+    let mut out = Vec::new();
+    let mut frontier = vec![pid];
+    while let Some(cur) = frontier.pop() {
+        for (p, pp) in &parents {
+            if *pp == cur {
+                out.push(*p);
+                frontier.push(*p);
+            }
+        }
+    }
+    out
+}
+
+pub fn alive(pid: i32) -> bool {
+    // A zombie is dead for our purpose; /proc still lists it until reaped.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, r)| r.starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// Copy a folder with `cp -a` under a given umask (the determinism test varies it).
+pub fn copy_tree(from: &Path, to: &Path, umask: &str) {
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "umask {umask} && mkdir -p \"$2\" && cp -R \"$1\"/. \"$2\"/"
+        ))
+        .arg("sh")
+        .arg(from)
+        .arg(to)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "copy failed: {}", text(&o));
+}
