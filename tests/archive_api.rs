@@ -2,21 +2,32 @@
 //! into a fresh folder, boot it with no node on PATH, answer every route (including the calls
 //! across the mesh), then SIGTERM: exit 0 within the grace period and nothing left running.
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use watt_e2e::*;
 
+/// One build of the example, shared by the tests of this binary.
+fn archive() -> &'static Path {
+    static BUILT: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    let (_, path) = BUILT.get_or_init(|| {
+        let work = tempfile::tempdir().unwrap();
+        let archive = work.path().join("api.tar.zst");
+        build_archive(&example("api"), &archive);
+        (work, archive)
+    });
+    path
+}
+
 #[test]
 fn api_example_boots_from_the_archive_without_node_and_stops_cleanly() {
-    let app = example("api");
     let work = tempfile::tempdir().unwrap();
-    let archive = work.path().join("api.tar.zst");
-    build_archive(&app, &archive);
-
     let root = work.path().join("extracted");
-    extract(&archive, &root);
+    let archive = archive();
+    extract(archive, &root);
     assert!(root.join("watt-stub").is_file());
     assert!(root.join("watt-manifest.json").is_file());
     // Production dependencies only: Express ships, the devDependency and Watt itself do not.
@@ -108,4 +119,59 @@ fn api_example_boots_from_the_archive_without_node_and_stops_cleanly() {
             .any(|l| l.starts_with('{') && l.contains("\"name\":\"front\"")),
         "JSON lines gain the service name\n{out}"
     );
+}
+
+/// The strongest form of "runs on a bare host": a root file system holding nothing but the
+/// extracted archive (plus the kernel's /proc, /dev/null and an empty /tmp). No libc, no node,
+/// no shell, no CA store from the host.
+#[test]
+fn archive_boots_in_an_empty_root_file_system() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("rootfs");
+    extract(archive(), &root);
+    for d in ["proc", "dev", "tmp"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::write(root.join("dev/null"), "").unwrap();
+    let port = free_port();
+    let script = format!(
+        "mount -t proc proc '{r}/proc' && mount --bind /dev/null '{r}/dev/null' && exec chroot '{r}' /watt-stub",
+        r = root.display()
+    );
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--fork", "sh", "-c", &script])
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("PORT", port.to_string());
+    let mut stub = Running::start(cmd);
+    let base = format!("http://127.0.0.1:{port}");
+    stub.wait_ready(&format!("{base}/health"), Duration::from_secs(60));
+    let (status, body) = get(&format!("{base}/summary"));
+    assert_eq!(status, 200, "{body}\n{}", stub.logs());
+    assert!(
+        body.contains("crucible") && body.contains("\"clock\":\"clock\""),
+        "{body}"
+    );
+
+    let chrooted = descendants(stub.child.id() as i32);
+    // `unshare` does not forward signals: deliver SIGTERM to the stub, as a container runtime would.
+    let stub_pid = chrooted
+        .iter()
+        .copied()
+        .find(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm"))
+                .is_ok_and(|c| c.trim() == "watt-stub")
+        })
+        .expect("watt-stub among the processes");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(stub_pid),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = stub.wait_exit(Duration::from_secs(12));
+    let status =
+        status.unwrap_or_else(|| panic!("still running 12 s after SIGTERM\n{}", stub.logs()));
+    assert_eq!(status.code(), Some(0), "{}", stub.logs());
+    let left: Vec<_> = chrooted.into_iter().filter(|p| alive(*p)).collect();
+    assert!(left.is_empty(), "processes left behind: {left:?}");
 }
