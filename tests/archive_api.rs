@@ -34,6 +34,7 @@ fn api_example_boots_from_the_archive_without_node_and_stops_cleanly() {
     assert!(root.join("app/node_modules/express/package.json").is_file());
     assert!(!root.join("app/node_modules/@types/express").exists());
     assert!(!root.join("app/node_modules/wattpm").exists());
+    assert!(!root.join("app/node_modules/@platformatic/node").exists());
     // The build step ran before packing.
     assert!(root.join("app/web/catalog/dist/items.json").is_file());
 

@@ -1,1 +1,92 @@
-fn main() {}
+//! `watt-stub`: the entrypoint and PID 1 of a packed Watt app.
+//!
+//! Two personalities, chosen by the name it is started under:
+//! - `node` (the artifact's `runtime/bin/node` links here): exec the bundled node, so user code,
+//!   frameworks and shell scripts that run `node` or `process.execPath` get the packed runtime;
+//! - anything else: read the manifest, bind the listeners, boot the services in dependency order
+//!   and supervise them until a signal or a crash (see `supervisor`).
+
+mod logs;
+mod node;
+mod plan;
+mod supervisor;
+
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+const USAGE: &str = "usage: watt-stub [--manifest PATH]   (default: watt-manifest.json next to watt-stub; env WATT_MANIFEST)
+       watt-stub --version";
+
+fn main() {
+    let code = match real_main() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("watt-stub: {e:#}");
+            1
+        }
+    };
+    std::process::exit(code)
+}
+
+fn real_main() -> Result<i32> {
+    let mut args = std::env::args_os();
+    let argv0 = args.next().unwrap_or_default();
+    if Path::new(&argv0).file_name() == Some("node".as_ref()) {
+        return exec_node(args.collect());
+    }
+    let mut manifest = std::env::var_os("WATT_MANIFEST").map(PathBuf::from);
+    while let Some(arg) = args.next() {
+        match arg.to_str() {
+            Some("--version" | "-V") => {
+                println!("watt-stub {}", env!("CARGO_PKG_VERSION"));
+                return Ok(0);
+            }
+            Some("--help" | "-h") => {
+                println!("{USAGE}");
+                return Ok(0);
+            }
+            Some("--manifest") => {
+                let path = args.next().context("--manifest needs a path")?;
+                manifest = Some(path.into());
+            }
+            Some(a) if a.starts_with("--manifest=") => {
+                manifest = Some(a.trim_start_matches("--manifest=").into())
+            }
+            _ => {
+                eprintln!("watt-stub: unknown argument {arg:?}\n{USAGE}");
+                return Ok(2);
+            }
+        }
+    }
+    let manifest = match manifest {
+        Some(path) => path,
+        None => next_to_exe(watt_manifest::MANIFEST_FILE)?,
+    };
+    let plan = plan::Plan::load(&manifest)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(supervisor::run(plan))
+}
+
+/// Node shim: replace this process with the bundled node, keeping every argument.
+fn exec_node(args: Vec<OsString>) -> Result<i32> {
+    let manifest = next_to_exe(watt_manifest::MANIFEST_FILE)?;
+    let (root, m) = plan::read_manifest(&manifest)?;
+    let node = node::Node::new(&root, &m.node);
+    let err = node.command().args(args).exec();
+    bail!("cannot execute {}: {err}", node.describe())
+}
+
+/// `name` in the folder of the real executable (links resolved: the shim is a symlink to us).
+fn next_to_exe(name: &str) -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("cannot locate the watt-stub executable")?;
+    let dir = exe
+        .parent()
+        .context("the watt-stub executable has no folder")?;
+    Ok(dir.join(name))
+}

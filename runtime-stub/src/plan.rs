@@ -1,0 +1,311 @@
+//! From the manifest to a boot plan: validation, Watt placeholders resolved from the stub's own
+//! environment, the public address, and the start order.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use watt_manifest::{AppManifest, Start, DEFAULT_HOSTNAME, DEFAULT_PORT};
+
+pub struct Plan {
+    /// The artifact root: every path in the manifest is relative to it.
+    pub root: PathBuf,
+    /// The manifest with every placeholder resolved.
+    pub manifest: AppManifest,
+    /// Index of the entrypoint in `manifest.services`.
+    pub entrypoint: usize,
+    /// Start order: each level's services depend only on earlier levels; the entrypoint alone is last.
+    pub levels: Vec<Vec<usize>>,
+    pub host: String,
+    pub port: u16,
+}
+
+/// Read and parse the manifest; the root is its (absolute) folder.
+pub fn read_manifest(path: &Path) -> Result<(PathBuf, AppManifest)> {
+    let bytes = std::fs::read(path).with_context(|| {
+        format!(
+            "cannot read the app manifest {}; pass --manifest PATH or set WATT_MANIFEST",
+            path.display()
+        )
+    })?;
+    let manifest =
+        AppManifest::from_json(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let path = std::fs::canonicalize(path)
+        .with_context(|| format!("cannot resolve {}", path.display()))?;
+    let root = path.parent().unwrap_or(Path::new("/")).to_path_buf();
+    Ok((root, manifest))
+}
+
+impl Plan {
+    pub fn load(path: &Path) -> Result<Plan> {
+        let (root, manifest) = read_manifest(path)?;
+        let env: HashMap<String, String> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+        Plan::new(root, manifest, &env).with_context(|| format!("{}", path.display()))
+    }
+
+    pub fn new(root: PathBuf, mut m: AppManifest, env: &HashMap<String, String>) -> Result<Plan> {
+        let (entrypoint, levels) = start_order(&m)?;
+        if m.node.loader.is_some() && (m.node.library_path.is_none() || m.node.shim.is_none()) {
+            // Without the shim, `process.execPath` would be the loader and every fork would fail.
+            bail!("node.loader needs node.libraryPath and node.shim too; rebuild the app with `watt build`");
+        }
+        resolve_all(&mut m, env);
+        let host = match m.server.hostname.as_deref() {
+            Some(h) if !h.is_empty() => h.to_string(),
+            _ => DEFAULT_HOSTNAME.to_string(),
+        };
+        // `PORT` is what platforms (Heroku, Cloud Run, …) set; never `HOSTNAME`, which Docker and
+        // Kubernetes set to the container's name.
+        let port = [env.get("PORT"), m.server.port.as_ref()]
+            .into_iter()
+            .flatten()
+            .find_map(|p| p.trim().parse::<u16>().ok())
+            .unwrap_or(DEFAULT_PORT);
+        Ok(Plan {
+            root,
+            manifest: m,
+            entrypoint,
+            levels,
+            host,
+            port,
+        })
+    }
+}
+
+/// Validate ids and dependencies and group services into start levels (Kahn's algorithm).
+/// The entrypoint implicitly depends on every other service, so it never answers while one of
+/// its targets is still starting; a service depending on the entrypoint is therefore a cycle.
+fn start_order(m: &AppManifest) -> Result<(usize, Vec<Vec<usize>>)> {
+    let index: HashMap<&str, usize> = m
+        .services
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.as_str(), i))
+        .collect();
+    if index.len() != m.services.len() {
+        bail!("two services share an id; every service id must be unique");
+    }
+    let Some(&entrypoint) = index.get(m.entrypoint.as_str()) else {
+        bail!(
+            "the entrypoint {:?} is not one of the services",
+            m.entrypoint
+        );
+    };
+    let mut deps: Vec<Vec<usize>> = Vec::new();
+    for s in &m.services {
+        let mut d = Vec::new();
+        for dep in &s.dependencies {
+            match index.get(dep.as_str()) {
+                Some(&j) => d.push(j),
+                None => bail!(
+                    "service {:?} depends on {dep:?}, which is not a service",
+                    s.id
+                ),
+            }
+        }
+        if let Start::Command { argv } = &s.start {
+            if argv.is_empty() {
+                bail!("service {:?} has an empty start command", s.id);
+            }
+        }
+        deps.push(d);
+    }
+    deps[entrypoint] = (0..m.services.len()).filter(|&j| j != entrypoint).collect();
+
+    let mut levels: Vec<Vec<usize>> = Vec::new();
+    let mut placed = vec![false; m.services.len()];
+    while placed.iter().any(|p| !p) {
+        let level: Vec<usize> = (0..m.services.len())
+            .filter(|&i| !placed[i] && deps[i].iter().all(|&j| placed[j]))
+            .collect();
+        if level.is_empty() {
+            let stuck: Vec<&str> = (0..m.services.len())
+                .filter(|&i| !placed[i])
+                .map(|i| m.services[i].id.as_str())
+                .collect();
+            bail!(
+                "dependency cycle among services {stuck:?} (the entrypoint {:?} starts after all \
+                 others, so nothing may depend on it); fix `dependencies` in the app config",
+                m.entrypoint
+            );
+        }
+        for &i in &level {
+            placed[i] = true;
+        }
+        levels.push(level);
+    }
+    Ok((entrypoint, levels))
+}
+
+fn resolve_all(m: &mut AppManifest, env: &HashMap<String, String>) {
+    for value in [&mut m.server.hostname, &mut m.server.port]
+        .into_iter()
+        .flatten()
+    {
+        *value = resolve(value, env);
+    }
+    for s in &mut m.services {
+        for v in s.env.values_mut().chain(s.dotenv.values_mut()) {
+            *v = resolve(v, env);
+        }
+        if let Start::FastifyPlugins { plugins, .. } = &mut s.start {
+            for p in plugins {
+                resolve_json(&mut p.options, env);
+            }
+        }
+    }
+}
+
+fn resolve_json(v: &mut serde_json::Value, env: &HashMap<String, String>) {
+    match v {
+        serde_json::Value::String(s) => *s = resolve(s, env),
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|v| resolve_json(v, env)),
+        serde_json::Value::Object(o) => o.values_mut().for_each(|v| resolve_json(v, env)),
+        _ => {}
+    }
+}
+
+/// Watt's placeholders: what the regex `\{{1,2}([a-z0-9_]+)\}{1,2}` (case-insensitive) matches is
+/// replaced by the variable named by the group; unset → empty string.
+pub fn resolve(s: &str, env: &HashMap<String, String>) -> String {
+    let b = s.as_bytes();
+    let is_name = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let mut out = String::with_capacity(s.len());
+    let (mut i, mut copied) = (0, 0);
+    while i < b.len() {
+        if b[i] != b'{' {
+            i += 1;
+            continue;
+        }
+        // Like the regex: try two opening braces, then one; the name must follow directly.
+        let open = if b.get(i + 1) == Some(&b'{') && b.get(i + 2).is_some_and(|&c| is_name(c)) {
+            2
+        } else if b.get(i + 1).is_some_and(|&c| is_name(c)) {
+            1
+        } else {
+            i += 1;
+            continue;
+        };
+        let start = i + open;
+        let end = start + b[start..].iter().take_while(|&&c| is_name(c)).count();
+        let close = b[end..].iter().take(2).take_while(|&&c| c == b'}').count();
+        if close == 0 {
+            i += 1;
+            continue;
+        }
+        out.push_str(&s[copied..i]);
+        out.push_str(env.get(&s[start..end]).map_or("", String::as_str));
+        i = end + close;
+        copied = i;
+    }
+    out.push_str(&s[copied..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env() -> HashMap<String, String> {
+        [("PORT", "8080"), ("A", "x"), ("lower", "y")]
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect()
+    }
+
+    #[test]
+    fn placeholders_follow_watts_regex() {
+        let e = env();
+        for (input, want) in [
+            ("{PORT}", "8080"),
+            ("{{PORT}}", "8080"),
+            ("{PORT}}", "8080"),
+            ("{{{PORT}}}", "{8080}"),
+            ("http://{A}:{PORT}/x", "http://x:8080/x"),
+            ("{lower}{UNSET}!", "y!"),
+            ("{}", "{}"),
+            ("{ A }", "{ A }"),
+            ("{A", "{A"),
+            ("{A-B}", "{A-B}"),
+            ("é{A}ü", "éxü"),
+            ("", ""),
+        ] {
+            assert_eq!(resolve(input, &e), want, "{input}");
+        }
+    }
+
+    fn manifest(services: &str, entrypoint: &str) -> AppManifest {
+        let json = format!(
+            r#"{{"schemaVersion":1,"name":"t","entrypoint":"{entrypoint}",
+            "node":{{"binary":"n","loader":null,"libraryPath":null,"shim":null,"version":"v24"}},
+            "server":{{"hostname":"{{H}}","port":"{{PORT}}"}},
+            "gracefulShutdown":{{"runtimeMs":1,"applicationMs":1}},"services":[{services}]}}"#
+        );
+        AppManifest::from_json(json.as_bytes()).unwrap()
+    }
+
+    fn svc(id: &str, deps: &[&str]) -> String {
+        format!(
+            r#"{{"id":"{id}","kind":"node","root":".","start":{{"type":"node","entry":"i.js","fastify":null}},
+            "dependencies":{deps:?},"env":{{"E":"{{A}}-{{{{NOPE}}}}"}},"dotenv":{{}},"nodeOptions":[],"preload":[]}}"#
+        )
+    }
+
+    fn plan(services: &[String], entry: &str, env: &HashMap<String, String>) -> Result<Plan> {
+        Plan::new("/r".into(), manifest(&services.join(","), entry), env)
+    }
+
+    #[test]
+    fn levels_put_dependencies_first_and_the_entrypoint_last() {
+        let s = [
+            svc("gw", &[]),
+            svc("a", &["b"]),
+            svc("b", &[]),
+            svc("c", &[]),
+        ];
+        let p = plan(&s, "gw", &env()).unwrap();
+        assert_eq!(p.levels, vec![vec![2, 3], vec![1], vec![0]]);
+        assert_eq!(p.manifest.services[1].env["E"], "x-");
+        assert_eq!((p.host.as_str(), p.port), ("0.0.0.0", 8080));
+    }
+
+    #[test]
+    fn bad_graphs_are_explained() {
+        let cases = [
+            (vec![svc("a", &["zz"])], "a", "not a service"),
+            (vec![svc("a", &[])], "b", "entrypoint \"b\""),
+            (
+                vec![svc("a", &["b"]), svc("b", &["a"]), svc("e", &[])],
+                "e",
+                "cycle",
+            ),
+            (
+                vec![svc("e", &[]), svc("a", &["e"])],
+                "e",
+                "nothing may depend on it",
+            ),
+            (vec![svc("a", &[]), svc("a", &[])], "a", "unique"),
+        ];
+        for (services, entry, want) in cases {
+            let err = plan(&services, entry, &env())
+                .err()
+                .expect(want)
+                .to_string();
+            assert!(err.contains(want), "{err}");
+        }
+    }
+
+    #[test]
+    fn port_comes_from_port_env_then_config_then_default() {
+        let mut e = env();
+        e.insert("H".into(), "127.0.0.1".into());
+        let p = plan(&[svc("a", &[])], "a", &e).unwrap();
+        assert_eq!((p.host.as_str(), p.port), ("127.0.0.1", 8080));
+        e.insert("PORT".into(), "nope".into());
+        assert_eq!(plan(&[svc("a", &[])], "a", &e).unwrap().port, DEFAULT_PORT);
+        e.remove("PORT");
+        assert_eq!(plan(&[svc("a", &[])], "a", &e).unwrap().port, DEFAULT_PORT);
+    }
+}
