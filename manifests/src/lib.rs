@@ -107,6 +107,46 @@ pub struct Service {
     pub node_options: Vec<String>,
     /// Modules loaded before the service (config `preload`).
     pub preload: Vec<String>,
+    /// URL path prefix the service is built for (`application.basePath`, e.g. `/shop`), if any.
+    #[serde(default)]
+    pub base_path: Option<String>,
+    /// Client files the stub serves itself in front of the service's process: a request whose
+    /// path names a file here is answered by the stub, everything else goes to the process.
+    #[serde(default)]
+    pub static_assets: Option<StaticAssets>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StaticAssets {
+    /// Folder of files, relative to the artifact root.
+    pub dir: String,
+    /// URL path the folder is mounted at (`/`, or the service's base path).
+    pub url_prefix: String,
+}
+
+/// One gateway route: requests whose path starts with `prefix` (on a segment boundary) go to
+/// `service`, with `prefix` replaced by `rewritePrefix` (Watt's rule: empty for most services;
+/// the app's own base path for apps built for absolute URLs: Next, Astro, Remix, Vite, …).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GatewayRoute {
+    /// `` (everything) or `/segment[/segment…]` without a trailing slash.
+    pub prefix: String,
+    /// Target service id.
+    pub service: String,
+    /// `` or `/segment…` without a trailing slash.
+    pub rewrite_prefix: String,
+}
+
+/// Which request-handler package serves a framework's server build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum HandlerRuntime {
+    /// `@react-router/node`'s `createRequestListener`.
+    ReactRouter,
+    /// `@remix-run/node` / `@remix-run/express` request handler.
+    Remix,
 }
 
 /// How the launcher starts a service.
@@ -129,6 +169,26 @@ pub enum Start {
         fastify: String,
         plugins: Vec<Plugin>,
     },
+    /// A framework's server build (`build/server/index.js`) served through a request handler
+    /// from the app's own runtime package, by a `node:http` server the launcher creates.
+    #[serde(rename_all = "camelCase")]
+    RequestHandler {
+        /// The server build module.
+        build: String,
+        runtime: HandlerRuntime,
+        /// Folder of the runtime package (`node_modules/@react-router/node`, …).
+        runtime_package: String,
+    },
+    /// Files served by the stub itself, no process: static sites, SPAs.
+    #[serde(rename_all = "camelCase")]
+    Static {
+        dir: String,
+        /// Answer paths that name no file with `index.html` (single-page apps).
+        spa_fallback: bool,
+    },
+    /// A reverse proxy served by the stub itself (Watt's gateway / composer).
+    #[serde(rename_all = "camelCase")]
+    Gateway { routes: Vec<GatewayRoute> },
     /// `application.commands.production`, executed directly (no shell). An `argv[0]` of `node`
     /// means the bundled runtime, with the launcher preloaded so `listen()` is still redirected.
     #[serde(rename_all = "camelCase")]

@@ -66,7 +66,7 @@ pub fn build_app(opts: &BuildOptions) -> Result<sink::PackedApp> {
 
     let services = frameworks
         .iter()
-        .map(|(svc, fw)| fw.package(svc).map(|p| (*svc, p)))
+        .map(|(svc, fw)| fw.package(svc, &app).map(|p| (*svc, p)))
         .collect::<Result<Vec<_>>>()?;
     pack::pack(pack::PackInput {
         app: &app,

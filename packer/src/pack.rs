@@ -93,6 +93,15 @@ pub fn pack(input: PackInput<'_>) -> Result<PackedApp> {
             ship_service_path(&mut tree, root, path)
                 .with_context(|| format!("cannot pack service \"{}\"", svc.id))?;
         }
+        for dir in &package.ship_verbatim {
+            let dest = artifact_path(APP_DIR, root, dir)?;
+            tree.add_dir(dir, &dest, LinkPolicy { confine_to: root }, &|_| false)
+                .with_context(|| format!("cannot pack service \"{}\"", svc.id))?;
+        }
+        if !package.ship_dependencies {
+            services.push(manifest_service(app, svc, package)?);
+            continue;
+        }
         let closure = production_closure(&ClosureRequest {
             root,
             service_dir: &svc.path,
@@ -137,7 +146,7 @@ pub fn pack(input: PackInput<'_>) -> Result<PackedApp> {
             };
             tree.add_symlink(&at, target)?;
         }
-        services.push(manifest_service(app, svc, &package.start)?);
+        services.push(manifest_service(app, svc, package)?);
     }
 
     let manifest = m::AppManifest {
@@ -191,10 +200,10 @@ fn rel(root: &Path, path: &Path) -> Result<String> {
 fn manifest_service(
     app: &ResolvedApp,
     svc: &ResolvedService,
-    start: &StartPlan,
+    package: &Package,
 ) -> Result<m::Service> {
     let root = &app.root;
-    let start = match start {
+    let start = match &package.start {
         StartPlan::Node { entry, fastify } => m::Start::Node {
             entry: rel(root, entry)?,
             fastify: fastify
@@ -216,6 +225,29 @@ fn manifest_service(
                 .collect::<Result<_>>()?,
         },
         StartPlan::Command { argv } => m::Start::Command { argv: argv.clone() },
+        StartPlan::RequestHandler {
+            build,
+            runtime,
+            runtime_package,
+        } => m::Start::RequestHandler {
+            build: rel(root, build)?,
+            runtime: *runtime,
+            runtime_package: package_path(root, runtime_package)?,
+        },
+        StartPlan::Static { dir, spa_fallback } => m::Start::Static {
+            dir: rel(root, dir)?,
+            spa_fallback: *spa_fallback,
+        },
+        StartPlan::Gateway { routes } => m::Start::Gateway {
+            routes: routes.clone(),
+        },
+    };
+    let static_assets = match &package.static_assets {
+        Some(a) => Some(m::StaticAssets {
+            dir: rel(root, &a.dir)?,
+            url_prefix: a.url_prefix.clone(),
+        }),
+        None => None,
     };
     let node_options = match &svc.node_options {
         Some(o) => shell_words::split(o)
@@ -242,6 +274,8 @@ fn manifest_service(
                     svc.id
                 )
             })?,
+        base_path: svc.application.base_path.clone(),
+        static_assets,
     })
 }
 

@@ -495,6 +495,10 @@ impl Supervisor {
                 json!({ "type": "fastifyPlugins", "fastify": abs(fastify), "plugins": plugins })
             }
             Start::Command { .. } => json!({ "type": "command" }),
+            // Rejected when the plan is made.
+            Start::RequestHandler { .. } | Start::Static { .. } | Start::Gateway { .. } => {
+                json!(null)
+            }
         };
         json!({ "id": s.id, "start": start }).to_string()
     }

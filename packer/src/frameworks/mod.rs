@@ -2,14 +2,19 @@
 //! how to start it. Detection lives in `config` because Watt decides the kind there (in one
 //! order across all kinds); adding a framework means one module here plus its example.
 
+mod astro;
+mod gateway;
+mod next;
 mod node;
+mod react_router;
 mod service;
+mod vite;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 
-use crate::config::{Kind, ResolvedService};
+use crate::config::{Kind, ResolvedApp, ResolvedService};
 
 /// A build step: argv run directly, with the service folder as working directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +38,28 @@ pub enum StartPlan {
     Command {
         argv: Vec<String>,
     },
+    RequestHandler {
+        build: PathBuf,
+        runtime: watt_manifest::HandlerRuntime,
+        runtime_package: PathBuf,
+    },
+    /// Served by the stub: no process.
+    Static {
+        dir: PathBuf,
+        spa_fallback: bool,
+    },
+    /// Served by the stub: no process.
+    Gateway {
+        routes: Vec<watt_manifest::GatewayRoute>,
+    },
+}
+
+/// Client files the stub serves in front of the service's process.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaticAssetsPlan {
+    pub dir: PathBuf,
+    /// URL path the folder is mounted at.
+    pub url_prefix: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -48,10 +75,17 @@ pub struct Package {
     /// Files and folders of the service to ship (absolute, inside the service folder).
     /// Folders are shipped without `node_modules`: dependencies come from the closure.
     pub ship: Vec<PathBuf>,
+    /// Folders shipped as they are, `node_modules` included (self-contained framework output
+    /// such as Next's `.next/standalone`). Links must still stay inside the app root.
+    pub ship_verbatim: Vec<PathBuf>,
     /// Packages needed at run time beyond package.json `dependencies` (e.g. `fastify` for a
     /// plugin service whose Fastify is hoisted from a capability package).
     pub extra_dependencies: Vec<String>,
+    /// Whether the service's package.json dependencies ship at all (false for services the stub
+    /// serves natively, and for self-contained outputs such as Next's standalone folder).
+    pub ship_dependencies: bool,
     pub start: StartPlan,
+    pub static_assets: Option<StaticAssetsPlan>,
 }
 
 pub trait Framework: Sync {
@@ -63,11 +97,19 @@ pub trait Framework: Sync {
         Ok(configured_build(svc))
     }
 
-    /// Called after the build succeeded.
-    fn package(&self, svc: &ResolvedService) -> Result<Package>;
+    /// Called after the build succeeded. `app` gives the other services (a gateway routes to them).
+    fn package(&self, svc: &ResolvedService, app: &ResolvedApp) -> Result<Package>;
 }
 
-static FRAMEWORKS: &[&dyn Framework] = &[&node::Node, &service::PlatformaticService];
+static FRAMEWORKS: &[&dyn Framework] = &[
+    &node::Node,
+    &service::PlatformaticService,
+    &gateway::Gateway,
+    &next::Next,
+    &astro::Astro,
+    &vite::Vite,
+    &react_router::ReactRouter,
+];
 
 /// The framework module for a service, or an error saying the kind is not supported yet.
 pub fn for_service(svc: &ResolvedService) -> Result<&'static dyn Framework> {
@@ -75,7 +117,7 @@ pub fn for_service(svc: &ResolvedService) -> Result<&'static dyn Framework> {
         Some(f) => Ok(*f),
         None => bail!(
             "service \"{}\" is a {} application, which watt cannot pack yet \
-             (supported: node, service)",
+             (supported: node, service, gateway, next, astro, vite, react-router, remix)",
             svc.id,
             svc.kind
         ),

@@ -10,7 +10,7 @@ use super::{
     configured_build, find_package, first_existing, npm_build_script, BuildCommand, Framework,
     Package, StartPlan,
 };
-use crate::config::{Kind, ResolvedService};
+use crate::config::{Kind, ResolvedApp, ResolvedService};
 
 pub struct Node;
 
@@ -43,7 +43,7 @@ impl Framework for Node {
         Ok(configured_build(svc).or_else(|| npm_build_script(svc)))
     }
 
-    fn package(&self, svc: &ResolvedService) -> Result<Package> {
+    fn package(&self, svc: &ResolvedService, _app: &ResolvedApp) -> Result<Package> {
         if let Some(cmd) = &svc.application.commands.production {
             let argv = shell_words::split(cmd).map_err(|e| {
                 anyhow::anyhow!(
@@ -59,8 +59,11 @@ impl Framework for Node {
             }
             return Ok(Package {
                 ship: vec![svc.path.clone()],
+                ship_verbatim: Vec::new(),
                 extra_dependencies: Vec::new(),
+                ship_dependencies: true,
                 start: StartPlan::Command { argv },
+                static_assets: None,
             });
         }
         let entry = entry_file(svc)?;
@@ -71,8 +74,11 @@ impl Framework for Node {
             .flatten();
         Ok(Package {
             ship: vec![svc.path.clone()],
+            ship_verbatim: Vec::new(),
             extra_dependencies: Vec::new(),
+            ship_dependencies: true,
             start: StartPlan::Node { entry, fastify },
+            static_assets: None,
         })
     }
 }

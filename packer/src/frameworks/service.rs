@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
 use super::{find_package, Framework, Package, PluginPlan, StartPlan};
-use crate::config::{Kind, ResolvedService};
+use crate::config::{Kind, ResolvedApp, ResolvedService};
 
 pub struct PlatformaticService;
 
@@ -23,7 +23,7 @@ impl Framework for PlatformaticService {
         kind == Kind::Service
     }
 
-    fn package(&self, svc: &ResolvedService) -> Result<Package> {
+    fn package(&self, svc: &ResolvedService, _app: &ResolvedApp) -> Result<Package> {
         let Some(fastify) = find_package(&svc.path, "fastify") else {
             bail!(
                 "service \"{}\" is an @platformatic/service application but `fastify` cannot be \
@@ -85,8 +85,11 @@ impl Framework for PlatformaticService {
         }
         Ok(Package {
             ship: vec![svc.path.clone()],
+            ship_verbatim: Vec::new(),
             extra_dependencies: vec!["fastify".into()],
+            ship_dependencies: true,
             start: StartPlan::FastifyPlugins { fastify, plugins },
+            static_assets: None,
         })
     }
 }

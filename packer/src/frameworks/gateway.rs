@@ -1,0 +1,343 @@
+//! Watt's gateway (`@platformatic/gateway`, formerly `@platformatic/composer`): a reverse proxy
+//! the stub serves natively. The packer turns the config into explicit routes with Watt's
+//! prefix rules (packages/gateway/lib/proxy.js and each capability's `getMeta()`, wattpm 3.67):
+//!
+//! - `prefix` = `proxy.prefix`, else the target's own prefix (its base path; `""`, i.e. the
+//!   root, for Next/Astro/Vite/Remix/React Router apps without one), else `/<id>`;
+//! - `rewritePrefix` = `proxy.rewritePrefix`, else — for apps built for absolute URLs — the
+//!   target's own prefix (else `/<id>`), else `""`: such apps get the path they were built for;
+//! - `proxy: false` hides a service; an empty list exposes every other service at `/<id>`.
+
+use anyhow::{bail, Result};
+use serde_json::Value;
+use watt_manifest::GatewayRoute;
+
+use super::{Framework, Package, StartPlan};
+use crate::config::{Kind, ResolvedApp, ResolvedService};
+
+pub struct Gateway;
+
+impl Framework for Gateway {
+    fn name(&self) -> &'static str {
+        "gateway"
+    }
+
+    fn handles(&self, kind: Kind) -> bool {
+        kind == Kind::Gateway
+    }
+
+    fn package(&self, svc: &ResolvedService, app: &ResolvedApp) -> Result<Package> {
+        Ok(Package {
+            ship: Vec::new(),
+            ship_verbatim: Vec::new(),
+            extra_dependencies: Vec::new(),
+            ship_dependencies: false,
+            start: StartPlan::Gateway {
+                routes: routes(svc, app)?,
+            },
+            static_assets: None,
+        })
+    }
+}
+
+/// The routes, longest prefix first (the stub matches in this order).
+pub fn routes(gw: &ResolvedService, app: &ResolvedApp) -> Result<Vec<GatewayRoute>> {
+    // v3 `gateway.applications`, v2 `composer.services`.
+    let list = gw
+        .config
+        .pointer("/gateway/applications")
+        .or_else(|| gw.config.pointer("/composer/services"))
+        .and_then(Value::as_array)
+        .filter(|l| !l.is_empty());
+    let entries: Vec<Value> = match list {
+        Some(l) => l.clone(),
+        None => app
+            .services
+            .iter()
+            .filter(|s| s.id != gw.id)
+            .map(|s| serde_json::json!({ "id": s.id, "proxy": { "prefix": format!("/{}", s.id) } }))
+            .collect(),
+    };
+    let mut routes = Vec::new();
+    for entry in &entries {
+        let Some(id) = entry.get("id").and_then(Value::as_str) else {
+            bail!(
+                "gateway \"{}\": an entry of its applications list has no `id`: {entry}",
+                gw.id
+            );
+        };
+        let proxy = entry.get("proxy");
+        if proxy == Some(&Value::Bool(false)) {
+            continue;
+        }
+        if let Some(origin) = entry.get("origin").and_then(Value::as_str) {
+            if !origin.contains(".plt.local") {
+                bail!(
+                    "gateway \"{}\": application \"{id}\" has origin {origin}; proxying to services \
+                     outside the app is not supported yet",
+                    gw.id
+                );
+            }
+        }
+        let Some(target) = app.services.iter().find(|s| s.id == id) else {
+            let known: Vec<_> = app.services.iter().map(|s| s.id.as_str()).collect();
+            bail!(
+                "gateway \"{}\" routes to \"{id}\", which is not a service of this app (services: {})",
+                gw.id,
+                known.join(", ")
+            );
+        };
+        let own = own_prefix(target);
+        let prefix = proxy
+            .and_then(|p| p.get("prefix"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .or_else(|| own.clone())
+            .unwrap_or_else(|| id.to_string());
+        let rewrite = match proxy
+            .and_then(|p| p.get("rewritePrefix"))
+            .and_then(Value::as_str)
+        {
+            Some(r) => r.to_string(),
+            None if wants_absolute_urls(target) => own.unwrap_or_else(|| id.to_string()),
+            None => String::new(),
+        };
+        routes.push(GatewayRoute {
+            prefix: clean(&prefix),
+            service: id.to_string(),
+            rewrite_prefix: clean(&rewrite),
+        });
+    }
+    routes.sort_by(|a, b| {
+        b.prefix
+            .len()
+            .cmp(&a.prefix.len())
+            .then(a.prefix.cmp(&b.prefix))
+    });
+    if let Some(w) = routes.windows(2).find(|w| w[0].prefix == w[1].prefix) {
+        bail!(
+            "gateway \"{}\" routes the prefix \"{}\" to both \"{}\" and \"{}\"; give one a different proxy.prefix",
+            gw.id,
+            display(&w[0].prefix),
+            w[0].service,
+            w[1].service
+        );
+    }
+    Ok(routes)
+}
+
+/// What Watt's `getMeta().gateway.prefix` says for the target.
+fn own_prefix(s: &ResolvedService) -> Option<String> {
+    let base = s.application.base_path.clone();
+    match s.kind {
+        Kind::Next | Kind::Astro | Kind::Vite | Kind::Remix | Kind::ReactRouter => {
+            Some(base.unwrap_or_default())
+        }
+        Kind::Node => base,
+        _ => None,
+    }
+}
+
+fn wants_absolute_urls(s: &ResolvedService) -> bool {
+    match s.kind {
+        Kind::Next | Kind::Astro | Kind::Vite | Kind::Remix | Kind::ReactRouter => true,
+        Kind::Node => s.node.absolute_url,
+        _ => false,
+    }
+}
+
+/// `""` for the root, else `/a/b`: one leading slash, no trailing one.
+fn clean(p: &str) -> String {
+    let parts: Vec<&str> = p.split('/').filter(|s| !s.is_empty()).collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("/{}", parts.join("/"))
+    }
+}
+
+fn display(prefix: &str) -> &str {
+    if prefix.is_empty() {
+        "/"
+    } else {
+        prefix
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{
+        ApplicationBlock, Detection, GracefulShutdownConfig, NodeBlock, ServerConfig,
+    };
+    use serde_json::json;
+    use std::path::PathBuf;
+
+    fn svc(id: &str, kind: Kind, base: Option<&str>, config: Value) -> ResolvedService {
+        ResolvedService {
+            id: id.into(),
+            path: PathBuf::from(format!("/app/web/{id}")),
+            config_file: None,
+            config,
+            package_json: Value::Null,
+            kind,
+            detected_by: Detection::JsFiles,
+            dependencies: Vec::new(),
+            env: Default::default(),
+            dotenv: Default::default(),
+            node_options: None,
+            preload: Vec::new(),
+            application: ApplicationBlock {
+                base_path: base.map(str::to_string),
+                ..Default::default()
+            },
+            node: NodeBlock::default(),
+        }
+    }
+
+    fn app(services: Vec<ResolvedService>) -> ResolvedApp {
+        ResolvedApp {
+            config_file: PathBuf::from("/app/watt.json"),
+            root: PathBuf::from("/app"),
+            name: "t".into(),
+            entrypoint: "gw".into(),
+            entrypoint_reason: crate::config::EntrypointReason::Explicit,
+            server: ServerConfig::default(),
+            graceful_shutdown: GracefulShutdownConfig::default(),
+            services,
+        }
+    }
+
+    fn table(gw_config: Value, others: Vec<ResolvedService>) -> Vec<(String, String, String)> {
+        let gw = svc("gw", Kind::Gateway, None, gw_config);
+        let mut all = vec![gw.clone()];
+        all.extend(others);
+        routes(&gw, &app(all))
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.prefix, r.service, r.rewrite_prefix))
+            .collect()
+    }
+
+    fn r(p: &str, s: &str, w: &str) -> (String, String, String) {
+        (p.into(), s.into(), w.into())
+    }
+
+    #[test]
+    fn prefix_rules_follow_watt() {
+        let cases: Vec<(
+            &str,
+            Value,
+            Vec<ResolvedService>,
+            Vec<(String, String, String)>,
+        )> = vec![
+            (
+                "explicit prefixes, sorted longest first; APIs are stripped",
+                json!({"gateway": {"applications": [{"id": "web", "proxy": {"prefix": "/"}}, {"id": "api", "proxy": {"prefix": "/api/"}}]}}),
+                vec![
+                    svc("web", Kind::Next, None, Value::Null),
+                    svc("api", Kind::Service, None, Value::Null),
+                ],
+                vec![r("/api", "api", ""), r("", "web", "")],
+            ),
+            (
+                "no proxy block: the id for services, the base path (or root) for frameworks",
+                json!({"gateway": {"applications": [{"id": "api"}, {"id": "site"}, {"id": "shop"}]}}),
+                vec![
+                    svc("api", Kind::Node, None, Value::Null),
+                    svc("site", Kind::Astro, None, Value::Null),
+                    svc("shop", Kind::Vite, Some("/shop/"), Value::Null),
+                ],
+                vec![
+                    r("/shop", "shop", "/shop"),
+                    r("/api", "api", ""),
+                    r("", "site", ""),
+                ],
+            ),
+            (
+                "absolute-URL app under an explicit prefix is forwarded with its own base path",
+                json!({"gateway": {"applications": [{"id": "app", "proxy": {"prefix": "/app"}}]}}),
+                vec![svc("app", Kind::ReactRouter, Some("/app"), Value::Null)],
+                vec![r("/app", "app", "/app")],
+            ),
+            (
+                "absolute-URL app without a base path under a prefix: stripped, as in Watt",
+                json!({"gateway": {"applications": [{"id": "next", "proxy": {"prefix": "/next"}}]}}),
+                vec![svc("next", Kind::Next, None, Value::Null)],
+                vec![r("/next", "next", "")],
+            ),
+            (
+                "rewritePrefix wins; proxy:false hides; node absoluteUrl keeps its base path",
+                json!({"gateway": {"applications": [
+                    {"id": "a", "proxy": {"prefix": "/x", "rewritePrefix": "/v1/"}},
+                    {"id": "b", "proxy": false},
+                    {"id": "c"}
+                ]}}),
+                vec![
+                    svc("a", Kind::Service, None, Value::Null),
+                    svc("b", Kind::Service, None, Value::Null),
+                    {
+                        let mut c = svc("c", Kind::Node, Some("/c-base"), Value::Null);
+                        c.node.absolute_url = true;
+                        c
+                    },
+                ],
+                vec![r("/c-base", "c", "/c-base"), r("/x", "a", "/v1")],
+            ),
+            (
+                "empty list: every other service at /<id>, v2 composer spelling too",
+                json!({"composer": {"services": []}}),
+                vec![
+                    svc("api", Kind::Service, None, Value::Null),
+                    svc("web", Kind::Vite, None, Value::Null),
+                ],
+                vec![r("/api", "api", ""), r("/web", "web", "")],
+            ),
+            (
+                "v2 composer.services list",
+                json!({"composer": {"services": [{"id": "api", "proxy": {"prefix": "/v2"}}]}}),
+                vec![svc("api", Kind::Service, None, Value::Null)],
+                vec![r("/v2", "api", "")],
+            ),
+        ];
+        for (name, config, others, want) in cases {
+            assert_eq!(table(config, others), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn unknown_targets_and_clashing_prefixes_are_errors() {
+        let gw = svc(
+            "gw",
+            Kind::Gateway,
+            None,
+            json!({"gateway": {"applications": [{"id": "nope"}]}}),
+        );
+        let err = routes(
+            &gw,
+            &app(vec![
+                gw.clone(),
+                svc("api", Kind::Service, None, Value::Null),
+            ]),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("\"nope\"") && err.to_string().contains("api"),
+            "{err}"
+        );
+
+        let gw = svc(
+            "gw",
+            Kind::Gateway,
+            None,
+            json!({"gateway": {"applications": [{"id": "a", "proxy": {"prefix": "/x"}}, {"id": "b", "proxy": {"prefix": "/x/"}}]}}),
+        );
+        let all = vec![
+            gw.clone(),
+            svc("a", Kind::Service, None, Value::Null),
+            svc("b", Kind::Service, None, Value::Null),
+        ];
+        let err = routes(&gw, &app(all)).unwrap_err();
+        assert!(err.to_string().contains("\"/x\""), "{err}");
+    }
+}
