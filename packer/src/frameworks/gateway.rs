@@ -223,14 +223,17 @@ mod tests {
         (p.into(), s.into(), w.into())
     }
 
+    /// (name, gateway config, other services, expected (prefix, service, rewritePrefix)).
+    type Case = (
+        &'static str,
+        Value,
+        Vec<ResolvedService>,
+        Vec<(String, String, String)>,
+    );
+
     #[test]
     fn prefix_rules_follow_watt() {
-        let cases: Vec<(
-            &str,
-            Value,
-            Vec<ResolvedService>,
-            Vec<(String, String, String)>,
-        )> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "explicit prefixes, sorted longest first; APIs are stripped",
                 json!({"gateway": {"applications": [{"id": "web", "proxy": {"prefix": "/"}}, {"id": "api", "proxy": {"prefix": "/api/"}}]}}),
