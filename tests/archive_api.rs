@@ -176,3 +176,21 @@ fn archive_boots_in_an_empty_root_file_system() {
     let left: Vec<_> = chrooted.into_iter().filter(|p| alive(*p)).collect();
     assert!(left.is_empty(), "processes left behind: {left:?}");
 }
+
+/// `.tar.gz` is the format for hosts without zstd: the same tree, entry for entry.
+#[test]
+fn gzip_archive_holds_the_same_tree() {
+    let work = tempfile::tempdir().unwrap();
+    let gz = work.path().join("api.tar.gz");
+    build_archive(&example("api"), &gz);
+    let list = |path: &Path| {
+        let o = Command::new("tar").arg("-tvf").arg(path).output().unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let (a, b) = (list(archive()), list(&gz));
+    assert!(a.lines().count() > 1000, "{a}");
+    assert_eq!(a, b);
+    let magic = std::fs::read(&gz).unwrap();
+    assert_eq!(&magic[..2], &[0x1f, 0x8b], "gzip magic");
+}
