@@ -67,7 +67,9 @@ fn run(cmd: &mut Command) -> Output {
 fn install(tool_name: &str, dir: &Path, what: &str) {
     let started = Instant::now();
     let mut cmd = tool(tool_name);
-    cmd.arg("install").current_dir(dir);
+    // Package managers change behaviour under CI=true (pnpm turns its global virtual store
+    // off): fixtures must be the same layouts on a laptop and in CI.
+    cmd.arg("install").current_dir(dir).env_remove("CI");
     if tool_name == "npm" {
         cmd.args(["--no-audit", "--no-fund", "--loglevel=error"]);
     }
