@@ -1,1 +1,411 @@
-//! (to be written)
+//! `examples/content` end to end: an Astro SSR site, a Vite SPA under `/spa`, a React Router 7
+//! app under `/shop`, a Fastify API and Watt's gateway in front, packed by `watt build`,
+//! extracted into a fresh folder and booted with no node on PATH.
+//!
+//! What must hold: the Astro page and the React Router loader render data the API serves over
+//! `http://api.plt.local` at request time; the stub serves the SPA (deep links fall back to
+//! index.html) and every framework's client files with caching headers (ETag, 304, ranges);
+//! a WebSocket echoes through the gateway; a stopped upstream is a 502 naming it; SIGTERM
+//! stops everything with exit code 0.
+
+use std::collections::BTreeMap;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use watt_e2e::*;
+
+/// One build of the example, shared by the tests of this binary.
+fn archive() -> &'static Path {
+    static BUILT: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    let (_, path) = BUILT.get_or_init(|| {
+        let work = tempfile::tempdir().unwrap();
+        let archive = work.path().join("content.tar.zst");
+        let started = Instant::now();
+        build_archive(&example("content"), &archive);
+        let size = std::fs::metadata(&archive).unwrap().len();
+        eprintln!(
+            "watt build examples/content: {:.1} s, archive {:.1} MB",
+            started.elapsed().as_secs_f64(),
+            size as f64 / 1e6
+        );
+        (work, archive)
+    });
+    path
+}
+
+/// A response: status, lower-cased headers, body bytes.
+struct Reply {
+    status: u16,
+    headers: BTreeMap<String, String>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    fn header(&self, name: &str) -> &str {
+        self.headers.get(name).map(String::as_str).unwrap_or("")
+    }
+}
+
+fn request(url: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut req = ureq::get(url).timeout(Duration::from_secs(10));
+    for (k, v) in headers {
+        req = req.set(k, v);
+    }
+    let resp = match req.call() {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("GET {url}: {e}"),
+    };
+    let status = resp.status();
+    let headers = resp
+        .headers_names()
+        .into_iter()
+        .map(|n| {
+            let v = resp.header(&n).unwrap_or_default().to_string();
+            (n.to_ascii_lowercase(), v)
+        })
+        .collect();
+    let mut body = Vec::new();
+    std::io::Read::read_to_end(&mut resp.into_reader(), &mut body).unwrap();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// The text of `<strong id="{id}">…</strong>` in a page.
+fn strong(html: &str, id: &str) -> Option<String> {
+    let open = format!("id=\"{id}\">");
+    let start = html.find(&open)? + open.len();
+    let len = html[start..].find('<')?;
+    Some(html[start..start + len].to_string())
+}
+
+/// The first `"{prefix}…"` attribute value in a page, e.g. a hashed asset's path.
+fn asset_path(html: &str, prefix: &str) -> Option<String> {
+    let start = html.find(&format!("\"{prefix}"))? + 1;
+    let len = html[start..].find('"')?;
+    Some(html[start..start + len].to_string())
+}
+
+/// Extract the shared archive into a fresh folder and boot it the way a user would on a bare
+/// host: empty environment, no node on PATH.
+fn boot(edition: &str) -> (tempfile::TempDir, Running, String) {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("extracted");
+    extract(archive(), &root);
+    let port = free_port();
+    let mut cmd = Command::new(root.join("watt-stub"));
+    cmd.current_dir(&root)
+        .env_clear()
+        .env("PATH", "/nonexistent")
+        .env("PORT", port.to_string())
+        .env("CONTENT_EDITION", edition);
+    let started = Instant::now();
+    let mut stub = Running::start(cmd);
+    let base = format!("http://127.0.0.1:{port}");
+    stub.wait_ready(&format!("{base}/api/info"), Duration::from_secs(90));
+    eprintln!("gateway answering {:?} after start", started.elapsed());
+    (work, stub, base)
+}
+
+fn api_info(base: &str, stub: &Running) -> Value {
+    let r = request(&format!("{base}/api/info"), &[]);
+    assert_eq!(r.status, 200, "{}\n{}", r.text(), stub.logs());
+    serde_json::from_slice(&r.body).unwrap()
+}
+
+fn sigterm(stub: &mut Running) -> (Option<i32>, Vec<i32>) {
+    let pids = descendants(stub.child.id() as i32);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(stub.child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let t = Instant::now();
+    let status = stub
+        .wait_exit(Duration::from_secs(15))
+        .unwrap_or_else(|| panic!("still running 15 s after SIGTERM\n{}", stub.logs()));
+    eprintln!("exited {:?} after SIGTERM", t.elapsed());
+    let left = pids.into_iter().filter(|p| alive(*p)).collect();
+    (status.code(), left)
+}
+
+#[test]
+fn archive_ships_outputs_and_production_dependencies_only() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("x");
+    extract(archive(), &root);
+    let app = root.join("app");
+    // Built outputs ship; sources do not.
+    for present in [
+        "web/site/dist/server/entry.mjs",
+        "web/site/dist/client/site.css",
+        "web/site/package.json",
+        "web/spa/dist/index.html",
+        "web/shop/build/server/index.js",
+        "web/shop/package.json",
+        "web/api/routes/ws.js",
+    ] {
+        assert!(app.join(present).exists(), "{present} missing");
+    }
+    // Production dependencies, wherever npm placed them (hoisted or in the workspace).
+    for (service, package) in [
+        ("site", "astro"),
+        ("site", "cookie"),
+        ("shop", "@react-router/node"),
+        ("shop", "react-dom"),
+        ("api", "@fastify/websocket"),
+    ] {
+        let found = [format!("web/{service}/node_modules"), "node_modules".into()]
+            .iter()
+            .any(|dir| app.join(dir).join(package).join("package.json").is_file());
+        assert!(found, "{package} (a dependency of {service}) missing");
+    }
+    for absent in [
+        "web/site/src",
+        "web/site/astro.config.mjs",
+        "web/spa/src",
+        "web/spa/index.html",
+        "web/spa/package.json",
+        "web/shop/app",
+        "web/shop/vite.config.ts",
+        // devDependencies and Watt's own runtime.
+        "node_modules/@react-router/dev",
+        "web/shop/node_modules/@react-router/dev",
+        "node_modules/wattpm",
+        "node_modules/@platformatic/vite",
+        "node_modules/@platformatic/gateway",
+    ] {
+        assert!(!app.join(absent).exists(), "{absent} should not ship");
+    }
+    let m: Value =
+        serde_json::from_slice(&std::fs::read(root.join("watt-manifest.json")).unwrap()).unwrap();
+    let start = |id: &str| {
+        m["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap_or_else(|| panic!("no service {id}"))["start"]
+            .clone()
+    };
+    assert_eq!(start("spa")["type"], "static");
+    assert_eq!(start("spa")["spaFallback"], true);
+    assert_eq!(start("site")["type"], "node");
+    assert_eq!(start("shop")["type"], "requestHandler");
+    assert_eq!(start("shop")["runtime"], "react-router");
+    assert_eq!(start("gateway")["type"], "gateway");
+}
+
+#[test]
+fn every_framework_answers_through_the_gateway_and_stops_cleanly() {
+    let edition = format!("edition-{}", std::process::id());
+    let (work, mut stub, base) = boot(&edition);
+    let root = work.path().join("extracted");
+    let info = api_info(&base, &stub);
+    assert_eq!(
+        info["edition"],
+        edition.as_str(),
+        "placeholder from the environment"
+    );
+    let api_pid = info["pid"].as_i64().unwrap();
+
+    // Astro SSR: rendered per request from the API over the mesh.
+    let page = request(&format!("{base}/"), &[]);
+    assert_eq!(page.status, 200, "{}\n{}", page.text(), stub.logs());
+    let html = page.text();
+    assert_eq!(
+        strong(&html, "edition").as_deref(),
+        Some(edition.as_str()),
+        "{html}"
+    );
+    assert_eq!(
+        strong(&html, "api-pid"),
+        Some(api_pid.to_string()),
+        "{html}"
+    );
+    assert!(html.contains("Crucible: 80"), "{html}");
+    std::thread::sleep(Duration::from_millis(5));
+    let again = request(&format!("{base}/"), &[]).text();
+    let served_at = |h: &str| {
+        h.split("<time>")
+            .nth(1)
+            .map(|s| s.chars().take(24).collect::<String>())
+    };
+    assert_ne!(
+        served_at(&html),
+        served_at(&again),
+        "rendered at request time"
+    );
+    // Its public files come from the stub.
+    let css = request(&format!("{base}/site.css"), &[]);
+    assert_eq!(css.status, 200);
+    assert!(
+        css.header("content-type").starts_with("text/css"),
+        "{:?}",
+        css.headers
+    );
+
+    // Vite SPA under /spa: index, deep link fallback, hashed asset with caching headers.
+    let index = request(&format!("{base}/spa/"), &[]);
+    assert_eq!(index.status, 200, "{}\n{}", index.text(), stub.logs());
+    assert!(index.header("content-type").starts_with("text/html"));
+    assert!(
+        index.text().contains("<div id=\"app\">"),
+        "{}",
+        index.text()
+    );
+    let deep = request(&format!("{base}/spa/deep/link"), &[]);
+    assert_eq!(deep.status, 200, "{}", deep.text());
+    assert_eq!(deep.text(), index.text(), "deep links get index.html");
+    let js = asset_path(&index.text(), "/spa/assets/index-")
+        .unwrap_or_else(|| panic!("no hashed script in {}", index.text()));
+    assert!(js.ends_with(".js"), "{js}");
+    let asset = request(&format!("{base}{js}"), &[]);
+    assert_eq!(asset.status, 200, "{js}");
+    assert!(
+        asset.header("content-type").contains("javascript"),
+        "{:?}",
+        asset.headers
+    );
+    let on_disk = std::fs::read(
+        root.join("app/web/spa/dist")
+            .join(js.trim_start_matches("/spa/")),
+    )
+    .unwrap();
+    assert_eq!(asset.body, on_disk);
+    let etag = asset.header("etag").to_string();
+    assert!(!etag.is_empty(), "no ETag: {:?}", asset.headers);
+    let revalidated = request(&format!("{base}{js}"), &[("If-None-Match", &etag)]);
+    assert_eq!(revalidated.status, 304, "{:?}", revalidated.headers);
+    assert!(revalidated.body.is_empty());
+    let range = request(&format!("{base}{js}"), &[("Range", "bytes=0-9")]);
+    assert_eq!(range.status, 206, "{:?}", range.headers);
+    assert_eq!(range.body, on_disk[..10]);
+    assert_eq!(
+        range.header("content-range"),
+        format!("bytes 0-9/{}", on_disk.len())
+    );
+
+    // React Router under /shop: loader data from the API, client files from the stub.
+    let shop = request(&format!("{base}/shop/"), &[]);
+    assert_eq!(shop.status, 200, "{}\n{}", shop.text(), stub.logs());
+    let html = shop.text();
+    assert_eq!(
+        strong(&html, "edition").as_deref(),
+        Some(edition.as_str()),
+        "{html}"
+    );
+    assert_eq!(
+        strong(&html, "api-pid"),
+        Some(api_pid.to_string()),
+        "{html}"
+    );
+    let product = request(&format!("{base}/shop/products/anvil"), &[]);
+    assert_eq!(product.status, 200, "{}", product.text());
+    // React separates adjacent text nodes with `<!-- -->`.
+    assert!(
+        product
+            .text()
+            .contains("<h1>Anvil</h1><p>Price: <!-- -->120</p>"),
+        "{}",
+        product.text()
+    );
+    assert_eq!(
+        request(&format!("{base}/shop/products/nope"), &[]).status,
+        404
+    );
+    let entry = asset_path(&html, "/shop/assets/entry.client-")
+        .unwrap_or_else(|| panic!("no client entry in {html}"));
+    let client = request(&format!("{base}{entry}"), &[]);
+    assert_eq!(client.status, 200, "{entry}");
+    assert!(client.header("content-type").contains("javascript"));
+    assert!(!client.header("etag").is_empty(), "{:?}", client.headers);
+
+    // WebSocket through the gateway to the API's /ws.
+    let port = base.rsplit(':').next().unwrap();
+    let stream = TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let (mut ws, _) = tungstenite::client(format!("ws://127.0.0.1:{port}/api/ws"), stream)
+        .unwrap_or_else(|e| {
+            panic!(
+                "WebSocket handshake through the gateway: {e}\n{}",
+                stub.logs()
+            )
+        });
+    ws.send(tungstenite::Message::text("hello through the gateway"))
+        .unwrap();
+    let reply = ws.read().unwrap();
+    assert_eq!(reply.to_text().unwrap(), "echo: hello through the gateway");
+    ws.close(None).unwrap();
+
+    // Processes: the API, Astro and React Router run on the bundled node; the gateway and the
+    // SPA are served by the stub itself.
+    let pids = descendants(stub.child.id() as i32);
+    assert!(
+        pids.contains(&(api_pid as i32)),
+        "api pid {api_pid} not under the stub: {pids:?}"
+    );
+    assert!(
+        pids.len() >= 3,
+        "expected ≥3 service processes, got {pids:?}"
+    );
+    for pid in &pids {
+        if let Ok(exe) = std::fs::read_link(format!("/proc/{pid}/exe")) {
+            assert!(
+                exe.starts_with(&root),
+                "process {pid} runs {} from outside the artifact",
+                exe.display()
+            );
+        }
+    }
+
+    let (code, left) = sigterm(&mut stub);
+    assert_eq!(code, Some(0), "{}", stub.logs());
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+}
+
+#[test]
+fn a_route_whose_upstream_is_down_is_a_502_naming_it() {
+    let (_work, mut stub, base) = boot("edition-502");
+    let api_pid = api_info(&base, &stub)["pid"].as_i64().unwrap() as i32;
+    assert!(
+        descendants(stub.child.id() as i32).contains(&api_pid),
+        "api pid {api_pid} is not one of the stub's processes"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(api_pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    // Until the stub notices (and before any restart), the route must fail fast and say why.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let last = loop {
+        let r = request(&format!("{base}/api/info"), &[]);
+        if r.status == 502 || Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(last.status, 502, "{}\n{}", last.text(), stub.logs());
+    assert!(
+        last.text().contains("api"),
+        "the 502 names the service: {}",
+        last.text()
+    );
+
+    let (_, left) = sigterm(&mut stub);
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+}

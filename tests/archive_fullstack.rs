@@ -1,1 +1,299 @@
-//! (to be written)
+//! A full-stack Watt app end to end: `watt build examples/fullstack` (a Next.js storefront, a
+//! Fastify API and a gateway) into an archive, extracted into a fresh folder and booted with no
+//! node on PATH. Through the gateway: a page rendered at request time with data fetched from
+//! the API over `http://api.plt.local`, the API's JSON, Next's hashed static assets and
+//! `public/` files, a WebSocket echo, a 502 naming a stopped upstream, and a clean SIGTERM.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use watt_e2e::*;
+
+/// Where the storefront's standalone `server.js` lives in the artifact (the example is an npm
+/// workspace, so Next's tracing root is the app root and the standalone tree mirrors it).
+const SERVER_DIR: &str = "app/web/storefront/.next/standalone/web/storefront";
+
+/// One build of the example, shared by the tests of this binary.
+fn archive() -> &'static Path {
+    static BUILT: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    let (_, path) = BUILT.get_or_init(|| {
+        let work = tempfile::tempdir().unwrap();
+        let archive = work.path().join("fullstack.tar.zst");
+        let started = Instant::now();
+        build_archive(&example("fullstack"), &archive);
+        eprintln!(
+            "watt build examples/fullstack: {:.1}s, archive {:.1} MB",
+            started.elapsed().as_secs_f64(),
+            std::fs::metadata(&archive).unwrap().len() as f64 / 1e6
+        );
+        (work, archive)
+    });
+    path
+}
+
+/// Extract the archive and start the stub on a free port with a bare environment.
+fn boot(work: &Path, store: &str) -> (PathBuf, Running, String) {
+    let root = work.join("extracted");
+    extract(archive(), &root);
+    let port = free_port();
+    let mut cmd = Command::new(root.join("watt-stub"));
+    cmd.current_dir(&root)
+        .env_clear()
+        // No node anywhere on PATH: the archive must carry its own.
+        .env("PATH", "/nonexistent")
+        .env("PORT", port.to_string())
+        // Read by the API at start (a plugin option placeholder), shown by the page.
+        .env("STORE_NAME", store)
+        // Next's server.js reads HOSTNAME; a container's name must not break it.
+        .env("HOSTNAME", "container-name-that-does-not-resolve");
+    let started = Instant::now();
+    let mut stub = Running::start(cmd);
+    let base = format!("http://127.0.0.1:{port}");
+    stub.wait_ready(&format!("{base}/api/products"), Duration::from_secs(90));
+    stub.wait_ready(&format!("{base}/"), Duration::from_secs(60));
+    eprintln!("all routes answering {:?} after start", started.elapsed());
+    (root, stub, base)
+}
+
+/// The API's process: the stub's descendant whose working directory is the API's folder
+/// (Next's server.js changes its own to the standalone folder).
+fn api_pid(stub: &Running, root: &Path) -> i32 {
+    let api_dir = root.join("app/web/api");
+    descendants(stub.child.id() as i32)
+        .into_iter()
+        .find(|p| std::fs::read_link(format!("/proc/{p}/cwd")).is_ok_and(|c| c == api_dir))
+        .unwrap_or_else(|| panic!("no process runs in {}\n{}", api_dir.display(), stub.logs()))
+}
+
+/// `name="value"` attribute values of the first element that has them.
+fn attr(html: &str, name: &str) -> String {
+    let key = format!("{name}=\"");
+    let start = html
+        .find(&key)
+        .unwrap_or_else(|| panic!("no {name} in the page:\n{html}"))
+        + key.len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+/// Every `/_next/static/…` URL the page references.
+fn static_urls(html: &str) -> Vec<String> {
+    let mut out: Vec<String> = html
+        .match_indices("\"/_next/static/")
+        .map(|(i, _)| html[i + 1..].split('"').next().unwrap().to_string())
+        // The inline RSC payload quotes them as \"…\": only the HTML attributes count.
+        .filter(|u| !u.contains('\\'))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// GET with the response's content type and raw bytes.
+fn get_bytes(url: &str) -> (u16, String, Vec<u8>) {
+    let r = match ureq::get(url).timeout(Duration::from_secs(10)).call() {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("GET {url}: {e}"),
+    };
+    let status = r.status();
+    let ct = r.content_type().to_string();
+    let mut body = Vec::new();
+    r.into_reader().read_to_end(&mut body).unwrap();
+    (status, ct, body)
+}
+
+/// Bytes of the regular files below `dir`, links not followed.
+fn tree_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let ft = e.file_type().unwrap();
+        if ft.is_dir() {
+            total += tree_size(&e.path());
+        } else if ft.is_file() {
+            total += e.metadata().unwrap().len();
+        }
+    }
+    total
+}
+
+#[test]
+fn fullstack_example_serves_next_and_the_api_through_the_gateway_and_stops_cleanly() {
+    let work = tempfile::tempdir().unwrap();
+    let (root, mut stub, base) = boot(work.path(), "Forge & Co");
+
+    // Shipped: Next's standalone server with its traced dependencies, static files and
+    // public/ beside server.js; not Next's build cache, not Watt's runtime packages.
+    let server_dir = root.join(SERVER_DIR);
+    assert!(server_dir.join("server.js").is_file());
+    assert!(server_dir.join(".next/static").is_dir());
+    assert!(server_dir.join("public/logo.svg").is_file());
+    assert!(!root.join("app/web/storefront/.next/cache").exists());
+    assert!(!root.join("app/web/storefront/.next/static").exists());
+    assert!(!root.join("app/node_modules/@platformatic").exists());
+    assert!(!root.join("app/node_modules/wattpm").exists());
+    let shipped = tree_size(&root.join("app/web/storefront"));
+    let installed = tree_size(&example("fullstack").join("node_modules"));
+    eprintln!(
+        "storefront shipped: {:.1} MB; the app's node_modules: {:.1} MB",
+        shipped as f64 / 1e6,
+        installed as f64 / 1e6
+    );
+    assert!(
+        shipped * 5 < installed,
+        "the standalone output should be a fraction of node_modules: {shipped} vs {installed}"
+    );
+
+    let api = api_pid(&stub, &root);
+
+    // The page is rendered per request with data the API produced across the mesh.
+    let (status, html) = get(&format!("{base}/"));
+    assert_eq!(status, 200, "{html}\n{}", stub.logs());
+    assert_eq!(
+        attr(&html, "data-store"),
+        "Forge &amp; Co",
+        "from the API's env at start"
+    );
+    assert_eq!(
+        attr(&html, "data-api-pid"),
+        api.to_string(),
+        "rendered with data from the API process"
+    );
+    assert!(
+        html.contains("Crucible"),
+        "product list from the API:\n{html}"
+    );
+    let hit: u64 = attr(&html, "data-api-hit").parse().unwrap();
+    let (_, again) = get(&format!("{base}/"));
+    let hit_again: u64 = attr(&again, "data-api-hit").parse().unwrap();
+    assert!(
+        hit_again > hit,
+        "each page view asks the API again ({hit} then {hit_again})"
+    );
+
+    // The API through the gateway's /api prefix.
+    let (status, body) = get(&format!("{base}/api/products"));
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["store"], "Forge & Co");
+    assert_eq!(v["servedBy"], api);
+    assert_eq!(v["products"].as_array().map(Vec::len), Some(3));
+    let (status, body) = get(&format!("{base}/api/products/2"));
+    assert_eq!(status, 200);
+    assert!(body.contains("Bellows"), "{body}");
+
+    // Next's hashed assets, served from the .next/static copied beside server.js.
+    let urls = static_urls(&html);
+    let css = urls
+        .iter()
+        .find(|u| u.ends_with(".css"))
+        .unwrap_or_else(|| panic!("no stylesheet in the page: {urls:?}"));
+    let js = urls
+        .iter()
+        .find(|u| u.ends_with(".js"))
+        .unwrap_or_else(|| panic!("no script in the page: {urls:?}"));
+    for (url, want) in [(css, "text/css"), (js, "javascript")] {
+        let (status, ct, body) = get_bytes(&format!("{base}{url}"));
+        assert_eq!(status, 200, "{url}");
+        assert!(ct.contains(want), "{url} served as {ct}");
+        let file = server_dir
+            .join(".next")
+            .join(url.trim_start_matches("/_next/"));
+        assert_eq!(
+            body,
+            std::fs::read(&file).unwrap(),
+            "{url} = {}",
+            file.display()
+        );
+    }
+    let (status, ct, body) = get_bytes(&format!("{base}/logo.svg"));
+    assert_eq!(status, 200);
+    assert_eq!(ct, "image/svg+xml");
+    assert_eq!(
+        body,
+        std::fs::read(example("fullstack").join("web/storefront/public/logo.svg")).unwrap()
+    );
+
+    // A WebSocket through the gateway to the API.
+    let port = base.rsplit(':').next().unwrap();
+    let (mut ws, _) = tungstenite::connect(format!("ws://127.0.0.1:{port}/api/ws"))
+        .unwrap_or_else(|e| panic!("WebSocket /api/ws: {e}\n{}", stub.logs()));
+    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_ref() {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    }
+    ws.send(tungstenite::Message::text("hello through the gateway"))
+        .unwrap();
+    let reply = ws.read().unwrap();
+    assert_eq!(reply.to_text().unwrap(), "echo: hello through the gateway");
+    let _ = ws.close(None);
+
+    // Every process runs the bundled node from the artifact.
+    let pids = descendants(stub.child.id() as i32);
+    assert!(pids.len() >= 2, "expected ≥2 service processes: {pids:?}");
+    for pid in &pids {
+        if let Ok(exe) = std::fs::read_link(format!("/proc/{pid}/exe")) {
+            assert!(
+                exe.starts_with(&root),
+                "process {pid} runs {} from outside the artifact",
+                exe.display()
+            );
+        }
+    }
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(stub.child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let t = Instant::now();
+    let status = stub
+        .wait_exit(Duration::from_secs(15))
+        .unwrap_or_else(|| panic!("still running 15 s after SIGTERM\n{}", stub.logs()));
+    eprintln!("exited {:?} after SIGTERM", t.elapsed());
+    assert_eq!(status.code(), Some(0), "{}", stub.logs());
+    let left: Vec<_> = pids.iter().copied().filter(|p| alive(*p)).collect();
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+    let out = stub.stdout.lock().unwrap().clone();
+    assert!(
+        out.contains("[storefront]"),
+        "Next's output is tagged with its service id\n{out}"
+    );
+}
+
+#[test]
+fn a_stopped_upstream_gets_a_502_that_names_it() {
+    let work = tempfile::tempdir().unwrap();
+    let (root, stub, base) = boot(work.path(), "Forge");
+    let api = api_pid(&stub, &root);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(api),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    loop {
+        match ureq::get(&format!("{base}/api/products"))
+            .timeout(Duration::from_secs(5))
+            .call()
+        {
+            Err(ureq::Error::Status(502, r)) => {
+                let body = r.into_string().unwrap_or_default();
+                assert!(body.contains("api"), "the 502 names the upstream: {body}");
+                break;
+            }
+            Ok(r) => seen.push(format!("{}", r.status())),
+            Err(ureq::Error::Status(code, _)) => seen.push(code.to_string()),
+            Err(e) => seen.push(e.to_string()),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no 502 after the API was killed; got {seen:?}\n{}",
+            stub.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -132,6 +132,7 @@ fn run_one(
     if let Ok(joined) = std::env::join_paths(path) {
         cmd.env("PATH", joined);
     }
+    cmd.envs(job.command.env.iter().map(|(k, v)| (k, v)));
     let mut child = cmd
         .spawn()
         .map_err(|e| failure(format!("could not start: {e}"), Vec::new()))?;

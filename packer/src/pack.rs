@@ -10,6 +10,7 @@
 //!                           production closure needs, at their original relative paths
 //! ```
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -20,7 +21,7 @@ use crate::config::{ResolvedApp, ResolvedService};
 use crate::frameworks::{Package, StartPlan};
 use crate::node_runtime::NodeRuntime;
 use crate::sink::PackedApp;
-use crate::tree::{artifact_path, LinkPolicy, Tree};
+use crate::tree::{self, artifact_path, LinkPolicy, Tree};
 
 pub const APP_DIR: &str = "app";
 pub const STUB: &str = "watt-stub";
@@ -89,15 +90,8 @@ pub fn pack(input: PackInput<'_>) -> Result<PackedApp> {
         .collect();
     let mut services = Vec::new();
     for (svc, package) in &input.services {
-        for path in &package.ship {
-            ship_service_path(&mut tree, root, path)
-                .with_context(|| format!("cannot pack service \"{}\"", svc.id))?;
-        }
-        for dir in &package.ship_verbatim {
-            let dest = artifact_path(APP_DIR, root, dir)?;
-            tree.add_dir(dir, &dest, LinkPolicy { confine_to: root }, &|_| false)
-                .with_context(|| format!("cannot pack service \"{}\"", svc.id))?;
-        }
+        ship_files(&mut tree, root, package)
+            .with_context(|| format!("cannot pack service \"{}\"", svc.id))?;
         if !package.ship_dependencies {
             services.push(manifest_service(app, svc, package)?);
             continue;
@@ -172,18 +166,63 @@ pub fn pack(input: PackInput<'_>) -> Result<PackedApp> {
     })
 }
 
+/// A service's own files: `ship`, `ship_verbatim`, then `ship_as`, whose destinations the
+/// folders walked before leave out.
+fn ship_files(tree: &mut Tree, root: &Path, package: &Package) -> Result<()> {
+    let replaced = package
+        .ship_as
+        .iter()
+        .map(|(_, to)| artifact_path(APP_DIR, root, &root.join(to)))
+        .collect::<Result<BTreeSet<_>>>()?;
+    for path in &package.ship {
+        ship_service_path(tree, root, path, &replaced)?;
+    }
+    for dir in &package.ship_verbatim {
+        let dest = artifact_path(APP_DIR, root, dir)?;
+        tree.add_dir(dir, &dest, LinkPolicy { confine_to: root }, &|rel| {
+            is_replaced(&replaced, &dest, rel)
+        })?;
+    }
+    for (from, to) in &package.ship_as {
+        let dest = artifact_path(APP_DIR, root, &root.join(to))?;
+        let shipped = if from.is_dir() {
+            tree.add_dir(from, &dest, LinkPolicy { confine_to: from }, &|rel| {
+                is_replaced(&replaced, &dest, rel)
+            })
+        } else {
+            tree.add_file(&dest, from)
+        };
+        shipped.with_context(|| format!("cannot pack {} as {dest}", from.display()))?;
+    }
+    Ok(())
+}
+
 /// Service sources ship whole, minus what never belongs in production: installed dependencies
 /// (the closure decides those), VCS data and watt's own build logs.
-fn ship_service_path(tree: &mut Tree, root: &Path, path: &Path) -> Result<()> {
+fn ship_service_path(
+    tree: &mut Tree,
+    root: &Path,
+    path: &Path,
+    replaced: &BTreeSet<String>,
+) -> Result<()> {
     let dest = artifact_path(APP_DIR, root, path)?;
     if path.is_dir() {
         tree.add_dir(path, &dest, LinkPolicy { confine_to: root }, &|rel| {
             rel.file_name()
                 .is_some_and(|n| n == "node_modules" || n == ".git" || n == ".watt")
+                || is_replaced(replaced, &dest, rel)
         })
     } else {
         tree.add_file(&dest, path)
     }
+}
+
+/// Whether `rel` (below a folder shipped at `dest`) is a destination of `Package::ship_as`.
+fn is_replaced(replaced: &BTreeSet<String>, dest: &str, rel: &Path) -> bool {
+    !replaced.is_empty()
+        && rel
+            .to_str()
+            .is_some_and(|rel| replaced.contains(&tree::join(dest, rel)))
 }
 
 fn rel(root: &Path, path: &Path) -> Result<String> {
@@ -293,4 +332,71 @@ fn package_path(root: &Path, dir: &Path) -> Result<String> {
         .rev()
         .collect();
     rel(root, &root.join("node_modules").join(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tree::Entry;
+    use std::fs;
+
+    fn package(ship_verbatim: Vec<PathBuf>, ship_as: Vec<(PathBuf, PathBuf)>) -> Package {
+        Package {
+            ship: Vec::new(),
+            ship_verbatim,
+            ship_as,
+            extra_dependencies: Vec::new(),
+            ship_dependencies: false,
+            start: StartPlan::Command { argv: Vec::new() },
+            static_assets: None,
+        }
+    }
+
+    #[test]
+    fn ship_as_places_files_and_replaces_what_a_shipped_folder_has_there() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("app");
+        let out = root.join("web/next/out");
+        for (f, text) in [
+            (out.join("server.js"), "s"),
+            (out.join("static/old.js"), "stale"),
+            (root.join("web/next/build-static/new.js"), "fresh"),
+            (d.path().join("store/pkg/index.js"), "pkg"),
+        ] {
+            fs::create_dir_all(f.parent().unwrap()).unwrap();
+            fs::write(f, text).unwrap();
+        }
+        fs::create_dir_all(out.join("node_modules")).unwrap();
+        // A link leaving the app root: refused as a link…
+        std::os::unix::fs::symlink(d.path().join("store/pkg"), out.join("node_modules/pkg"))
+            .unwrap();
+        let err =
+            ship_files(&mut Tree::new(), &root, &package(vec![out.clone()], vec![])).unwrap_err();
+        assert!(format!("{err:#}").contains("node_modules/pkg"), "{err:#}");
+
+        // …and replaced by its target's files; a folder replaced by another one.
+        let mut tree = Tree::new();
+        let p = package(
+            vec![out.clone()],
+            vec![
+                (
+                    root.join("web/next/build-static"),
+                    "web/next/out/static".into(),
+                ),
+                (
+                    d.path().join("store/pkg"),
+                    "web/next/out/node_modules/pkg".into(),
+                ),
+            ],
+        );
+        ship_files(&mut tree, &root, &p).unwrap();
+        let paths: Vec<_> = tree.entries().map(|(p, _)| p.to_string()).collect();
+        assert!(paths.contains(&"app/web/next/out/server.js".to_string()));
+        assert!(paths.contains(&"app/web/next/out/static/new.js".to_string()));
+        assert!(!paths.contains(&"app/web/next/out/static/old.js".to_string()));
+        assert!(matches!(
+            tree.get("app/web/next/out/node_modules/pkg/index.js"),
+            Some(Entry::File { .. })
+        ));
+    }
 }

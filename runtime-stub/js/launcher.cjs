@@ -7,12 +7,15 @@
 //   env WATT_LAUNCH  {"id": "<id>", "start": {"type": "node", "entry": "/abs", "fastify": "/abs"|null}
 //                    | {"type": "fastifyPlugins", "fastify": "/abs",
 //                       "plugins": [{"path": "/abs", "prefix": "/p"|null, "options": {…}}]}
+//                    | {"type": "requestHandler", "build": "/abs",
+//                       "runtime": "react-router"|"remix", "runtimePackage": "/abs"}
 //                    | {"type": "command"}}
 //   fd 3             the listening TCP socket bound by the stub
 //   fd 4             write `ready\n` once the service listens
 
 require('./preload.cjs')
 const fs = require('node:fs')
+const http = require('node:http')
 const net = require('node:net')
 const { pathToFileURL } = require('node:url')
 
@@ -62,6 +65,12 @@ async function start ({ id, start }) {
       app.register(await load(plugin.path), { ...plugin.options, ...prefix })
     }
     return listenFastify(app)
+  }
+  if (start.type === 'requestHandler') {
+    // A framework's server build behind its runtime's request listener (request-handler.cjs,
+    // written next to this file by watt-stub).
+    const listener = await require('./request-handler.cjs')(start)
+    return http.createServer(listener).listen()
   }
   if (start.type !== 'node') throw new Error(`service "${id}": unknown start type ${start.type}`)
 

@@ -4,8 +4,11 @@
 //! - `node` (the artifact's `runtime/bin/node` links here): exec the bundled node, so user code,
 //!   frameworks and shell scripts that run `node` or `process.execPath` get the packed runtime;
 //! - anything else: read the manifest, bind the listeners, boot the services in dependency order
-//!   and supervise them until a signal or a crash (see `supervisor`).
+//!   and supervise them until a signal or the entrypoint's death (see `supervisor`); static
+//!   sites, gateways and the client files of framework services are served by the stub itself
+//!   (see `http`).
 
+mod http;
 mod logs;
 mod node;
 mod plan;

@@ -109,10 +109,6 @@ fn start_order(m: &AppManifest) -> Result<(usize, Vec<Vec<usize>>)> {
             Start::Command { argv } if argv.is_empty() => {
                 bail!("service {:?} has an empty start command", s.id);
             }
-            Start::RequestHandler { .. } | Start::Static { .. } | Start::Gateway { .. } => bail!(
-                "service {:?} needs a newer watt-stub (start type not supported by this one)",
-                s.id
-            ),
             _ => {}
         }
         deps.push(d);

@@ -1,5 +1,10 @@
 //! Boot and supervise the services: one process group per service, one global reaper, signals
-//! turned into events, and an ordered shutdown.
+//! turned into events, and an ordered shutdown. Services without a process (static sites,
+//! gateways) are HTTP servers of the stub's own (`crate::http`), started in their level like
+//! the others and ready as soon as they serve.
+//!
+//! A service that dies after it was ready stays down (its socket answers 502 naming it) and the
+//! app keeps running; only the entrypoint's death, or a service failing to start, stops the app.
 //!
 //! Everything runs on one thread: a child's pid is registered right after `spawn` returns and
 //! before any other task can run, so the reaper never sees an exit it cannot attribute.
@@ -30,12 +35,15 @@ use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, timeout_at, Instant};
 use watt_manifest::Start;
 
+use crate::http::{self, Mesh, Role, Server, Site, State, Target};
 use crate::logs::{self, Tail};
 use crate::node::Node;
 use crate::plan::Plan;
 
 const LAUNCHER: &str = include_str!("../js/launcher.cjs");
 const PRELOAD: &str = include_str!("../js/preload.cjs");
+/// Loaded by the launcher for `requestHandler` services.
+const REQUEST_HANDLER: &str = include_str!("../js/request-handler.cjs");
 /// Where a launched service finds its listening socket and its readiness pipe (see launcher.cjs).
 const LISTEN_FD: RawFd = 3;
 const READY_FD: RawFd = 4;
@@ -87,11 +95,17 @@ enum Stop {
 
 struct Svc {
     id: Arc<str>,
-    /// The socket a launched service serves on (its fd 3); bound by the stub and kept, so its
-    /// port never changes and no other process can take it.
+    /// The socket a launched service's process serves on (its fd 3); bound by the stub and
+    /// kept, so its port never changes and no other process can take it.
     listener: Option<TcpListener>,
-    /// Where the other services reach it.
+    /// Where the other services reach it (and the public address, for the entrypoint).
     addr: SocketAddr,
+    /// Where its process serves: `addr`, or a private loopback port behind the stub's front.
+    process_addr: Option<SocketAddr>,
+    /// The socket the stub serves for it (static site, gateway, front), until it does.
+    served: Option<TcpListener>,
+    /// The stub's servers for it: its site, and the 502 answer on its socket once its process died.
+    servers: Vec<Server>,
     pid: Option<Pid>,
     running: bool,
     ready: bool,
@@ -106,8 +120,10 @@ struct Supervisor {
     plan: Plan,
     node: Node,
     svcs: Vec<Svc>,
+    /// What the stub's HTTP servers know of the services (and the supervisor keeps up to date).
+    mesh: Arc<Mesh>,
     /// `WATT_MESH` for every service: id → {host, port}.
-    mesh: String,
+    mesh_env: String,
     launcher: PathBuf,
     preload: PathBuf,
     start_timeout: Duration,
@@ -149,8 +165,8 @@ pub async fn run(plan: Plan) -> Result<i32> {
         });
     }
 
-    let svcs = bind(&plan)?;
-    let mesh: serde_json::Map<String, serde_json::Value> = svcs
+    let (svcs, mesh) = bind(&plan)?;
+    let mesh_env: serde_json::Map<String, serde_json::Value> = svcs
         .iter()
         .map(|s| {
             let target = json!({ "host": s.addr.ip().to_string(), "port": s.addr.port() });
@@ -160,11 +176,13 @@ pub async fn run(plan: Plan) -> Result<i32> {
     let tmp = TempDir::new()?;
     let launcher = tmp.write("launcher.cjs", LAUNCHER)?;
     let preload = tmp.write("preload.cjs", PRELOAD)?;
+    tmp.write("request-handler.cjs", REQUEST_HANDLER)?;
     let mut sup = Supervisor {
         node: Node::new(&plan.root, &plan.manifest.node),
         plan,
         svcs,
-        mesh: serde_json::Value::Object(mesh).to_string(),
+        mesh: Arc::new(mesh),
+        mesh_env: serde_json::Value::Object(mesh_env).to_string(),
         launcher,
         preload,
         start_timeout,
@@ -199,36 +217,42 @@ pub async fn run(plan: Plan) -> Result<i32> {
     })
 }
 
-/// Bind the entrypoint's public socket and a loopback socket for every other service.
-/// A service started by a plain command binds by itself: it is only told a free port.
-fn bind(plan: &Plan) -> Result<Vec<Svc>> {
+/// Bind the entrypoint's public socket and a loopback socket for every other service, plus a
+/// private one for the process behind a front. A service started by a plain command binds by
+/// itself: it is only told a free port.
+fn bind(plan: &Plan) -> Result<(Vec<Svc>, Mesh)> {
     let mut svcs = Vec::new();
+    let mut targets = Vec::new();
     for (i, s) in plan.manifest.services.iter().enumerate() {
         let (host, port) = if i == plan.entrypoint {
             (plan.host.as_str(), plan.port)
         } else {
             ("127.0.0.1", 0)
         };
-        let listener = TcpListener::bind((host, port)).with_context(|| {
-            format!(
-                "cannot listen on {host}:{port} for service {:?}; stop what uses that address \
-                 or set PORT (and the config's server.hostname) to a free one",
-                s.id
-            )
-        })?;
-        let mut addr = listener
-            .local_addr()
-            .context("cannot read a bound address")?;
-        if addr.ip().is_unspecified() {
-            addr.set_ip(match addr.ip() {
-                IpAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
-                IpAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
-            });
-        }
+        let (listener, addr) = listen(host, port, &s.id)?;
+        let site = site(plan, i).with_context(|| format!("service {:?}", s.id))?;
+        let launched = launched(&s.start);
+        let (own, process_addr, served) = match (&site, has_process(&s.start)) {
+            (Some(_), false) => (None, None, Some(listener)),
+            (Some(_), true) => {
+                let (private, private_addr) = listen("127.0.0.1", 0, &s.id)?;
+                (
+                    launched.then_some(private),
+                    Some(private_addr),
+                    Some(listener),
+                )
+            }
+            (None, _) => (launched.then_some(listener), Some(addr), None),
+        };
+        let id: Arc<str> = s.id.as_str().into();
+        targets.push(Target::new(id.clone(), site, process_addr));
         svcs.push(Svc {
-            id: s.id.as_str().into(),
-            listener: launched(&s.start).then_some(listener),
+            id,
+            listener: own,
             addr,
+            process_addr,
+            served,
+            servers: Vec::new(),
             pid: None,
             running: false,
             ready: false,
@@ -237,14 +261,65 @@ fn bind(plan: &Plan) -> Result<Vec<Svc>> {
             probe: None,
         });
     }
-    Ok(svcs)
+    Ok((svcs, Mesh::new(targets)))
+}
+
+/// A listening socket and the address others reach it at (loopback for a wildcard address).
+fn listen(host: &str, port: u16, id: &str) -> Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind((host, port)).with_context(|| {
+        format!(
+            "cannot listen on {host}:{port} for service {id:?}; stop what uses that address \
+             or set PORT (and the config's server.hostname) to a free one"
+        )
+    })?;
+    let mut addr = listener
+        .local_addr()
+        .context("cannot read a bound address")?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr.ip() {
+            IpAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+            IpAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    Ok((listener, addr))
+}
+
+/// What the stub serves for service `i`, if anything.
+fn site(plan: &Plan, i: usize) -> Result<Option<Site>> {
+    let services = &plan.manifest.services;
+    let s = &services[i];
+    Ok(match (&s.start, &s.static_assets) {
+        (Start::Static { dir, spa_fallback }, _) => Some(Site::Static(http::StaticFiles::new(
+            &plan.root.join(dir),
+            s.base_path.as_deref(),
+            true,
+            *spa_fallback,
+        )?)),
+        (Start::Gateway { routes }, _) => {
+            let index = |id: &str| services.iter().position(|s| s.id == id);
+            Some(Site::Gateway(http::Gateway::new(i, routes, index)?))
+        }
+        (_, Some(assets)) => Some(Site::Front(http::StaticFiles::new(
+            &plan.root.join(&assets.dir),
+            Some(&assets.url_prefix),
+            false,
+            false,
+        )?)),
+        _ => None,
+    })
+}
+
+/// Whether the service runs as a process (static sites and gateways are the stub's own).
+fn has_process(start: &Start) -> bool {
+    !matches!(start, Start::Static { .. } | Start::Gateway { .. })
 }
 
 /// Whether the launcher starts the service (and so serves the stub's socket and reports readiness).
 fn launched(start: &Start) -> bool {
     match start {
         Start::Command { argv } => argv.first().is_some_and(|a| a == "node"),
-        _ => true,
+        Start::Static { .. } | Start::Gateway { .. } => false,
+        Start::Node { .. } | Start::FastifyPlugins { .. } | Start::RequestHandler { .. } => true,
     }
 }
 
@@ -253,7 +328,7 @@ impl Supervisor {
     async fn start(&mut self) -> Result<(), Stop> {
         for level in self.plan.levels.clone() {
             for &i in &level {
-                if let Err(e) = self.spawn(i) {
+                if let Err(e) = self.start_one(i) {
                     eprintln!("watt-stub: {e:#}");
                     return Err(Stop::Failed(1));
                 }
@@ -277,7 +352,26 @@ impl Supervisor {
         Ok(())
     }
 
-    /// Run until a stop signal or a service's death.
+    /// Start a service's process and/or the stub's server for it.
+    fn start_one(&mut self, i: usize) -> Result<()> {
+        let process = has_process(&self.plan.manifest.services[i].start);
+        if process {
+            self.spawn(i)?;
+        }
+        if let Some(listener) = self.svcs[i].served.take() {
+            let server = Server::spawn(listener, self.mesh.clone(), Role::Service(i))
+                .with_context(|| format!("cannot serve service {:?}", self.svcs[i].id))?;
+            self.svcs[i].servers.push(server);
+        }
+        if !process {
+            // Nothing more to wait for: the stub answers on its socket from now on.
+            self.svcs[i].ready = true;
+            self.mesh.set_state(i, State::Up);
+        }
+        Ok(())
+    }
+
+    /// Run until a stop signal or the entrypoint's death.
     async fn watch(&mut self) -> Stop {
         loop {
             let ev = self.rx.recv().await;
@@ -290,7 +384,10 @@ impl Supervisor {
     /// Apply one event; `Some` when the app must stop.
     async fn handle(&mut self, ev: Option<Event>) -> Option<Stop> {
         match ev? {
-            Event::Ready(i) => self.svcs[i].ready = true,
+            Event::Ready(i) => {
+                self.svcs[i].ready = true;
+                self.mesh.set_state(i, State::Up);
+            }
             Event::Signal(sig) if STOP_SIGNALS.contains(&sig) => {
                 eprintln!("watt-stub: {sig} received; stopping the services");
                 return Some(Stop::Requested);
@@ -300,12 +397,40 @@ impl Supervisor {
                 self.exited(i);
                 self.drain(i, Instant::now() + DRAIN_WAIT).await;
                 let ready = self.svcs[i].ready;
-                let when = if ready { "" } else { " before it was ready" };
-                self.report(i, &format!("{exit}{when}"));
-                return Some(Stop::Failed(if ready { exit.code() } else { 1 }));
+                if i == self.plan.entrypoint || !ready {
+                    let when = if ready { "" } else { " before it was ready" };
+                    self.report(i, &format!("{exit}{when}"));
+                    return Some(Stop::Failed(if ready { exit.code() } else { 1 }));
+                }
+                self.report(
+                    i,
+                    &format!(
+                        "{exit}; it stays down and requests to it get 502 (the app keeps running)"
+                    ),
+                );
+                self.answer_down(i);
             }
         }
         None
+    }
+
+    /// The dead service's socket stays ours (its port must not change, for the mesh), so the
+    /// kernel keeps accepting connections there: answer them with 502 rather than leave them
+    /// hanging.
+    fn answer_down(&mut self, i: usize) {
+        let Some(listener) = &self.svcs[i].listener else {
+            return;
+        };
+        let server = listener
+            .try_clone()
+            .and_then(|l| Server::spawn(l, self.mesh.clone(), Role::Down(i)));
+        match server {
+            Ok(server) => self.svcs[i].servers.push(server),
+            Err(e) => eprintln!(
+                "watt-stub: cannot answer for service \"{}\" while it is down: {e}",
+                self.svcs[i].id
+            ),
+        }
     }
 
     fn report(&self, i: usize, what: &str) {
@@ -334,8 +459,9 @@ impl Supervisor {
             env.entry(k.into()).or_insert_with(|| v.into());
         }
         env.extend(s.env.iter().map(|(k, v)| (k.into(), v.into())));
-        env.insert("PORT".into(), svc.addr.port().to_string().into());
-        env.insert("WATT_MESH".into(), self.mesh.clone().into());
+        let process_addr = svc.process_addr.unwrap_or(svc.addr);
+        env.insert("PORT".into(), process_addr.port().to_string().into());
+        env.insert("WATT_MESH".into(), self.mesh_env.clone().into());
         let mut node_options = env.remove(OsStr::new("NODE_OPTIONS")).unwrap_or_default();
         if !node_options.is_empty() {
             node_options.push(" ");
@@ -467,7 +593,7 @@ impl Supervisor {
             }
             None => {
                 // A plain command cannot report readiness: it is ready when its port answers.
-                let addr = svc.addr;
+                let addr = process_addr;
                 svc.probe = Some(tokio::spawn(async move {
                     while tokio::net::TcpStream::connect(addr).await.is_err() {
                         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -495,16 +621,25 @@ impl Supervisor {
                 json!({ "type": "fastifyPlugins", "fastify": abs(fastify), "plugins": plugins })
             }
             Start::Command { .. } => json!({ "type": "command" }),
-            // Rejected when the plan is made.
-            Start::RequestHandler { .. } | Start::Static { .. } | Start::Gateway { .. } => {
-                json!(null)
-            }
+            Start::RequestHandler {
+                build,
+                runtime,
+                runtime_package,
+            } => json!({
+                "type": "requestHandler",
+                "build": abs(build),
+                "runtime": runtime,
+                "runtimePackage": abs(runtime_package),
+            }),
+            // No process.
+            Start::Static { .. } | Start::Gateway { .. } => json!(null),
         };
         json!({ "id": s.id, "start": start }).to_string()
     }
 
     /// Bookkeeping for a service whose process is gone; what it left in its group goes too.
     fn exited(&mut self, i: usize) {
+        self.mesh.set_state(i, State::Down);
         let svc = &mut self.svcs[i];
         svc.running = false;
         if let Some(probe) = svc.probe.take() {
@@ -513,6 +648,55 @@ impl Supervisor {
         if let Some(pid) = svc.pid {
             let _ = killpg(pid, Signal::SIGKILL);
         }
+    }
+
+    /// Stop the stub's servers of a level and wait until their requests in flight are answered.
+    /// The stub also lets go of its copies of the level's process sockets: once a process
+    /// closes its own, new connections are refused instead of queued. Returns whether a second
+    /// stop signal came meanwhile.
+    async fn stop_servers(
+        &mut self,
+        level: &[usize],
+        all_deadline: Instant,
+        app_ms: u64,
+        mut hurry: bool,
+    ) -> bool {
+        let mut tasks = Vec::new();
+        for &i in level {
+            self.svcs[i].listener = None;
+            for server in self.svcs[i].servers.drain(..) {
+                server.stop();
+                tasks.push(server.task);
+            }
+        }
+        let deadline = (Instant::now() + Duration::from_millis(app_ms)).min(all_deadline);
+        while !hurry {
+            let Some(task) = tasks.last_mut() else { break };
+            let finished = tokio::select! {
+                _ = task => true,
+                ev = self.rx.recv() => {
+                    match ev {
+                        Some(Event::Exited(i, _)) => self.exited(i),
+                        Some(Event::Signal(sig)) if STOP_SIGNALS.contains(&sig) => {
+                            eprintln!("watt-stub: {sig} received again; killing the services");
+                            hurry = true;
+                            self.signal_all(Signal::SIGKILL);
+                        }
+                        Some(Event::Signal(sig)) if FORWARDED_SIGNALS.contains(&sig) => self.signal_all(sig),
+                        _ => {}
+                    }
+                    false
+                }
+                _ = sleep_until(deadline) => break,
+            };
+            if finished {
+                tasks.pop();
+            }
+        }
+        for task in tasks {
+            task.abort();
+        }
+        hurry
     }
 
     /// Wait (briefly) until a service's output reached EOF: node writes to pipes asynchronously,
@@ -534,15 +718,17 @@ impl Supervisor {
         (0..self.svcs.len()).for_each(|i| self.signal(i, sig));
     }
 
-    /// Entrypoint first, then the others in reverse dependency order, each level in parallel:
-    /// SIGTERM, SIGKILL after `applicationMs`; the whole within `runtimeMs`. A second stop
-    /// signal kills everything at once.
+    /// Entrypoint first, then the others in reverse dependency order, each level in parallel.
+    /// In a level, the stub's servers stop accepting first and finish their requests in flight
+    /// (within `applicationMs`), then processes get SIGTERM, SIGKILL after `applicationMs`; the
+    /// whole within `runtimeMs`. A second stop signal kills everything at once.
     async fn shutdown(&mut self) {
         let budget = &self.plan.manifest.graceful_shutdown;
         let (app_ms, runtime_ms) = (budget.application_ms, budget.runtime_ms);
         let all_deadline = Instant::now() + Duration::from_millis(runtime_ms);
         let mut hurry = false;
         for level in self.plan.levels.clone().iter().rev() {
+            hurry = self.stop_servers(level, all_deadline, app_ms, hurry).await;
             let now = Instant::now();
             let mut kill_at = (now + Duration::from_millis(app_ms)).min(all_deadline);
             let mut killed = hurry;

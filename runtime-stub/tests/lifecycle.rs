@@ -222,3 +222,75 @@ require('node:http').createServer((req, res) => {
         assert!(pids(app.root()).into_iter().all(|p| !alive(p)));
     }
 }
+
+#[test]
+fn a_service_dying_after_start_stays_down_and_the_app_keeps_running() {
+    let mut app = App::new("entry");
+    // The entrypoint relays `/other` to the other service over the mesh.
+    app.node_service(
+        "entry",
+        "index.mjs",
+        r#"
+import http from 'node:http'
+export const create = () => http.createServer(async (req, res) => {
+  try {
+    const r = await fetch('http://other.plt.local' + req.url.slice('/other'.length))
+    res.end(r.status + ' ' + await r.text())
+  } catch (e) {
+    res.end('error ' + (e.cause?.code ?? e))
+  }
+})
+"#,
+    );
+    app.node_service(
+        "other",
+        "index.js",
+        r#"
+require('node:http').createServer((req, res) => {
+  res.end('other says hi')
+  if (req.url === '/die') {
+    console.error('other: going away')
+    setTimeout(() => process.exit(5), 10)
+  }
+}).listen()
+"#,
+    );
+    let mut run = app.start(&[]);
+    run.ready();
+    assert_eq!(run.body("/other/"), "200 other says hi");
+    assert_eq!(run.body("/other/die"), "200 other says hi");
+    let until = Instant::now() + Duration::from_secs(5);
+    while !run
+        .stderr()
+        .contains("service \"other\" exited with code 5")
+    {
+        assert!(Instant::now() < until, "no report\n{}", run.output());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        run.stderr().contains("[other] other: going away"),
+        "{}",
+        run.output()
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        run.try_wait().is_none(),
+        "the app stopped\n{}",
+        run.output()
+    );
+    // Its socket answers for it, at once, with its name.
+    let began = Instant::now();
+    let relayed = run.body("/other/");
+    assert!(began.elapsed() < Duration::from_secs(2));
+    assert!(
+        relayed.starts_with("502 ") && relayed.contains(r#"service \"other\" is not running"#),
+        "{relayed}"
+    );
+    run.signal(Signal::SIGTERM);
+    assert_eq!(
+        run.wait(Duration::from_secs(10)).code(),
+        Some(0),
+        "{}",
+        run.output()
+    );
+}

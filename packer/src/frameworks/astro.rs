@@ -1,8 +1,24 @@
-//! Astro (to be written).
+//! Astro (`@platformatic/astro`): `astro build` with Watt's inline settings (`base` = the base
+//! path, `outDir` = `application.outputDirectory`, default `dist`). What runs in production is
+//! decided from the build output, as Watt does (`dist/server/entry.mjs` or not), never from
+//! astro.config:
+//!
+//! - a static site (no server entry): the stub serves the files itself, no process, only the
+//!   output ships (`dist/client` when an adapter split the output, else `dist`);
+//! - SSR with `@astrojs/node`: `dist/` and package.json ship with the production dependencies;
+//!   the client files (`dist/client`) are served by the stub in front of the process.
+//!   - standalone mode: the entry starts its own server when imported, so it is started as a
+//!     node module and its `listen()` is redirected to the stub's socket;
+//!   - middleware mode (or a mode not recognised in the output): the entry only exports
+//!     `handler(req, res, next)`, so a two-line module run by the bundled node serves it with
+//!     `node:http` (the adapter's own `options.mode` is checked again at run time).
 
-use anyhow::{bail, Result};
+use std::path::{Path, PathBuf};
 
-use super::{Framework, Package};
+use anyhow::{Context, Result};
+
+use super::output::{base_flag, build_or_cli, output_dir, package_json, url_prefix};
+use super::{BuildCommand, Framework, Package, StartPlan, StaticAssetsPlan};
 use crate::config::{Kind, ResolvedApp, ResolvedService};
 
 pub struct Astro;
@@ -16,7 +32,319 @@ impl Framework for Astro {
         matches!(kind, Kind::Astro)
     }
 
+    fn build_command(&self, svc: &ResolvedService) -> Result<Option<BuildCommand>> {
+        let mut args = vec!["build".to_string()];
+        if let Some(base) = base_flag(svc) {
+            args.extend(["--base".into(), base]);
+        }
+        args.extend(["--outDir".into(), svc.application.output_directory.clone()]);
+        build_or_cli(svc, "astro", &args).map(Some)
+    }
+
     fn package(&self, svc: &ResolvedService, _app: &ResolvedApp) -> Result<Package> {
-        bail!("service \"{}\": packing Astro is not supported yet", svc.id)
+        let rel = &svc.application.output_directory;
+        let dist = output_dir(svc, rel, "astro build", "application.outputDirectory")?;
+        let entry = dist.join("server/entry.mjs");
+        if !entry.is_file() {
+            // A static site. With an adapter configured, Astro still splits the output.
+            let dir = if dist.join("client").is_dir() && !dist.join("index.html").is_file() {
+                dist.join("client")
+            } else {
+                dist
+            };
+            return Ok(Package {
+                ship: vec![dir.clone()],
+                ship_verbatim: Vec::new(),
+                ship_as: Vec::new(),
+                extra_dependencies: Vec::new(),
+                ship_dependencies: false,
+                start: StartPlan::Static {
+                    dir,
+                    spa_fallback: false,
+                },
+                static_assets: None,
+            });
+        }
+
+        let mode = adapter_mode(&dist.join("server")).with_context(|| {
+            format!(
+                "service \"{}\": cannot read its server build in {rel}/server",
+                svc.id
+            )
+        })?;
+        let start = match mode {
+            Some(NodeMode::Standalone) => StartPlan::Node {
+                entry: entry.clone(),
+                fastify: None,
+            },
+            Some(NodeMode::Middleware) | None => StartPlan::Command {
+                argv: middleware_argv(&svc.path, &entry),
+            },
+        };
+        let mut ship = vec![dist.clone()];
+        ship.extend(package_json(svc));
+        // The server build imports Astro's runtime from node_modules; an app that lists astro
+        // only in devDependencies still needs it in production.
+        let extra_dependencies = if declares(svc, "astro") {
+            Vec::new()
+        } else {
+            vec!["astro".to_string()]
+        };
+        let client = dist.join("client");
+        Ok(Package {
+            ship,
+            ship_verbatim: Vec::new(),
+            ship_as: Vec::new(),
+            extra_dependencies,
+            ship_dependencies: true,
+            start,
+            static_assets: client.is_dir().then(|| StaticAssetsPlan {
+                dir: client,
+                url_prefix: url_prefix(svc),
+            }),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NodeMode {
+    Standalone,
+    Middleware,
+}
+
+/// The `@astrojs/node` mode baked into the server build: the adapter's config module
+/// (`virtual:astro-node:config`) is bundled as `const mode = "standalone";` (or `"middleware"`).
+fn adapter_mode(server: &Path) -> std::io::Result<Option<NodeMode>> {
+    let mut stack = vec![server.to_path_buf()];
+    let mut files = Vec::new();
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            let path = entry.path();
+            let ty = entry.file_type()?;
+            if ty.is_dir() {
+                stack.push(path);
+            } else if ty.is_file()
+                && path
+                    .extension()
+                    .is_some_and(|e| e == "mjs" || e == "js" || e == "cjs")
+            {
+                files.push(path);
+            }
+        }
+    }
+    // Deterministic whatever the directory order.
+    files.sort();
+    for file in files {
+        let text = std::fs::read_to_string(&file)?;
+        for line in text.lines() {
+            let line = line.trim_start();
+            let line = line.strip_prefix("export ").unwrap_or(line);
+            let Some(rest) = line.strip_prefix("const mode") else {
+                continue;
+            };
+            // `mode`, or a bundler's renamed `mode$1`.
+            let rest = rest.trim_start_matches(|c: char| c == '$' || c.is_ascii_digit());
+            let value = rest.trim_start().strip_prefix('=').map(str::trim);
+            match value {
+                Some(v) if v.starts_with("\"standalone\"") => {
+                    return Ok(Some(NodeMode::Standalone))
+                }
+                Some(v) if v.starts_with("\"middleware\"") => {
+                    return Ok(Some(NodeMode::Middleware))
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// `node --input-type=module --eval …`: import the entry (relative to the service folder, the
+/// process's working directory) and, unless it started its own server, serve its `handler`.
+fn middleware_argv(service_dir: &Path, entry: &Path) -> Vec<String> {
+    let rel: PathBuf = entry
+        .strip_prefix(service_dir)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|_| entry.to_path_buf());
+    let rel = serde_json::Value::String(rel.to_string_lossy().replace('\\', "/")).to_string();
+    let script = format!(
+        "import {{ createServer }} from 'node:http'; import {{ pathToFileURL }} from 'node:url'; \
+         const entry = await import(new URL({rel}, pathToFileURL(process.cwd() + '/')).href); \
+         if (entry.options?.mode !== 'standalone') createServer((req, res) => \
+         entry.handler(req, res, () => {{ res.statusCode = 404; res.end('Not found') }})).listen()"
+    );
+    vec![
+        "node".into(),
+        "--input-type=module".into(),
+        "--eval".into(),
+        script,
+    ]
+}
+
+fn declares(svc: &ResolvedService, name: &str) -> bool {
+    ["dependencies", "optionalDependencies"]
+        .iter()
+        .any(|k| svc.package_json.get(k).and_then(|d| d.get(name)).is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::output::testing::{app, service, touch};
+    use super::*;
+
+    fn write(dir: &Path, rel: &str, text: &str) {
+        touch(dir, rel);
+        std::fs::write(dir.join(rel), text).unwrap();
+    }
+
+    #[test]
+    fn a_static_site_is_served_by_the_stub_and_ships_only_its_output() {
+        let dir = tempfile::tempdir().unwrap();
+        touch(dir.path(), "dist/index.html");
+        touch(dir.path(), "dist/_astro/index.abc.css");
+        touch(dir.path(), "src/pages/index.astro");
+        let svc = service(dir.path(), Kind::Astro);
+        let p = Astro.package(&svc, &app(&svc)).unwrap();
+        assert_eq!(
+            p.start,
+            StartPlan::Static {
+                dir: dir.path().join("dist"),
+                spa_fallback: false
+            }
+        );
+        assert_eq!(p.ship, vec![dir.path().join("dist")]);
+        assert!(!p.ship_dependencies);
+        assert_eq!(p.static_assets, None);
+    }
+
+    #[test]
+    fn a_static_site_built_with_an_adapter_is_served_from_client() {
+        let dir = tempfile::tempdir().unwrap();
+        touch(dir.path(), "dist/client/index.html");
+        let svc = service(dir.path(), Kind::Astro);
+        let p = Astro.package(&svc, &app(&svc)).unwrap();
+        assert_eq!(
+            p.start,
+            StartPlan::Static {
+                dir: dir.path().join("dist/client"),
+                spa_fallback: false
+            }
+        );
+    }
+
+    #[test]
+    fn ssr_standalone_runs_the_entry_with_client_files_in_front() {
+        let dir = tempfile::tempdir().unwrap();
+        touch(dir.path(), "package.json");
+        write(
+            dir.path(),
+            "dist/server/entry.mjs",
+            "export { l as handler } from './chunks/server_X.mjs';\n",
+        );
+        write(
+            dir.path(),
+            "dist/server/chunks/server_X.mjs",
+            "const a = 1;\nconst mode = \"standalone\";\nconst client = \"file:///x/\";\n",
+        );
+        touch(dir.path(), "dist/client/_astro/page.abc.js");
+        let mut svc = service(dir.path(), Kind::Astro);
+        svc.package_json =
+            serde_json::json!({ "dependencies": { "astro": "^6", "@astrojs/node": "^10" } });
+        svc.application.base_path = Some("/blog/".into());
+        let p = Astro.package(&svc, &app(&svc)).unwrap();
+        assert_eq!(
+            p.start,
+            StartPlan::Node {
+                entry: dir.path().join("dist/server/entry.mjs"),
+                fastify: None
+            }
+        );
+        assert!(p.ship_dependencies);
+        assert_eq!(
+            p.ship,
+            vec![dir.path().join("dist"), dir.path().join("package.json")]
+        );
+        assert!(p.extra_dependencies.is_empty());
+        assert_eq!(
+            p.static_assets,
+            Some(StaticAssetsPlan {
+                dir: dir.path().join("dist/client"),
+                url_prefix: "/blog".into()
+            })
+        );
+    }
+
+    #[test]
+    fn ssr_middleware_serves_the_exported_handler() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "dist/server/entry.mjs", "export {};\n");
+        write(
+            dir.path(),
+            "dist/server/chunks/c.mjs",
+            "  const mode$1 = \"middleware\";\n",
+        );
+        let svc = service(dir.path(), Kind::Astro);
+        let p = Astro.package(&svc, &app(&svc)).unwrap();
+        let StartPlan::Command { argv } = &p.start else {
+            panic!("{:?}", p.start)
+        };
+        assert_eq!(argv[..3], ["node", "--input-type=module", "--eval"]);
+        assert!(
+            argv[3].contains("new URL(\"dist/server/entry.mjs\""),
+            "{}",
+            argv[3]
+        );
+        assert!(argv[3].contains("entry.handler(req, res"), "{}", argv[3]);
+        // astro only in devDependencies: still shipped, the server build imports it.
+        assert_eq!(p.extra_dependencies, ["astro"]);
+        assert_eq!(
+            p.static_assets, None,
+            "no dist/client, nothing to serve in front"
+        );
+    }
+
+    #[test]
+    fn mode_detection() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "a.mjs", "export const mode = \"middleware\";\n");
+        assert_eq!(
+            adapter_mode(dir.path()).unwrap(),
+            Some(NodeMode::Middleware)
+        );
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "a.mjs",
+            "const modeX = \"standalone\";\nconst mode = opts.mode;\n",
+        );
+        assert_eq!(adapter_mode(dir.path()).unwrap(), None);
+    }
+
+    #[test]
+    fn build_passes_watts_base_and_out_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        touch(dir.path(), "node_modules/.bin/astro");
+        let mut svc = service(dir.path(), Kind::Astro);
+        let cmd = Astro.build_command(&svc).unwrap().unwrap();
+        assert_eq!(cmd.display, "astro build --outDir dist");
+        svc.application.base_path = Some("docs".into());
+        svc.application.output_directory = "out".into();
+        let cmd = Astro.build_command(&svc).unwrap().unwrap();
+        assert_eq!(cmd.display, "astro build --base /docs/ --outDir out");
+    }
+
+    #[test]
+    fn no_output_says_where_to_look() {
+        let dir = tempfile::tempdir().unwrap();
+        let svc = service(dir.path(), Kind::Astro);
+        let err = Astro.package(&svc, &app(&svc)).unwrap_err().to_string();
+        assert!(
+            err.contains("\"web\"")
+                && err.contains("dist/")
+                && err.contains("astro build")
+                && err.contains("application.outputDirectory"),
+            "{err}"
+        );
     }
 }

@@ -30,6 +30,7 @@ impl Framework for Gateway {
         Ok(Package {
             ship: Vec::new(),
             ship_verbatim: Vec::new(),
+            ship_as: Vec::new(),
             extra_dependencies: Vec::new(),
             ship_dependencies: false,
             start: StartPlan::Gateway {

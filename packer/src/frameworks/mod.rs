@@ -6,6 +6,7 @@ mod astro;
 mod gateway;
 mod next;
 mod node;
+mod output;
 mod react_router;
 mod service;
 mod vite;
@@ -22,6 +23,8 @@ pub struct BuildCommand {
     /// As the user would type it, for messages.
     pub display: String,
     pub argv: Vec<String>,
+    /// Variables added to the build's environment (e.g. Next's `NEXT_PRIVATE_STANDALONE`).
+    pub env: Vec<(String, String)>,
 }
 
 /// How the launcher starts the service, with host paths (the packer maps them into the artifact).
@@ -78,6 +81,13 @@ pub struct Package {
     /// Folders shipped as they are, `node_modules` included (self-contained framework output
     /// such as Next's `.next/standalone`). Links must still stay inside the app root.
     pub ship_verbatim: Vec<PathBuf>,
+    /// Host files or folders shipped at another place: `(host path, destination relative to
+    /// the app root)`. The host path may be anywhere (links inside a folder must stay inside
+    /// that folder). A destination replaces whatever a `ship`/`ship_verbatim` folder (or another
+    /// `ship_as` folder) holds at that path, so it can also put real files where a shipped
+    /// folder has a link that cannot be shipped as a link. Used for Next's `.next/static` and
+    /// `public/`, which its standalone server expects beside `server.js`.
+    pub ship_as: Vec<(PathBuf, PathBuf)>,
     /// Packages needed at run time beyond package.json `dependencies` (e.g. `fastify` for a
     /// plugin service whose Fastify is hoisted from a capability package).
     pub extra_dependencies: Vec<String>,
@@ -133,6 +143,7 @@ pub fn configured_build(svc: &ResolvedService) -> Option<BuildCommand> {
         .map(|cmd| BuildCommand {
             display: cmd.clone(),
             argv: vec!["sh".into(), "-c".into(), cmd.clone()],
+            env: Vec::new(),
         })
 }
 
@@ -145,6 +156,7 @@ pub fn npm_build_script(svc: &ResolvedService) -> Option<BuildCommand> {
         .map(|_| BuildCommand {
             display: "npm run build".into(),
             argv: vec!["npm".into(), "run".into(), "build".into()],
+            env: Vec::new(),
         })
 }
 

@@ -60,6 +60,7 @@ impl Framework for Node {
             return Ok(Package {
                 ship: vec![svc.path.clone()],
                 ship_verbatim: Vec::new(),
+                ship_as: Vec::new(),
                 extra_dependencies: Vec::new(),
                 ship_dependencies: true,
                 start: StartPlan::Command { argv },
@@ -75,6 +76,7 @@ impl Framework for Node {
         Ok(Package {
             ship: vec![svc.path.clone()],
             ship_verbatim: Vec::new(),
+            ship_as: Vec::new(),
             extra_dependencies: Vec::new(),
             ship_dependencies: true,
             start: StartPlan::Node { entry, fastify },

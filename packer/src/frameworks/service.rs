@@ -86,6 +86,7 @@ impl Framework for PlatformaticService {
         Ok(Package {
             ship: vec![svc.path.clone()],
             ship_verbatim: Vec::new(),
+            ship_as: Vec::new(),
             extra_dependencies: vec!["fastify".into()],
             ship_dependencies: true,
             start: StartPlan::FastifyPlugins { fastify, plugins },

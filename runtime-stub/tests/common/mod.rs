@@ -37,13 +37,13 @@ fn tools_path() -> std::ffi::OsString {
     std::env::join_paths(dirs).expect("PATH")
 }
 
-/// `node_modules` with real fastify and express, installed once per target dir (concurrent test
+/// `node_modules` with real fastify, express and ws, installed once per target dir (concurrent test
 /// processes each install into their own folder; the first rename wins).
 pub fn fixture_modules() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("watt-stub-fixtures");
-        let done = base.join("v1");
+        let done = base.join("v2");
         if !done.join("node_modules/fastify/package.json").exists() {
             std::fs::create_dir_all(&base).expect("fixture folder");
             let tmp = base.join(format!("tmp-{}", std::process::id()));
@@ -56,14 +56,14 @@ pub fn fixture_modules() -> PathBuf {
             .expect("package.json");
             let out = Command::new("npm")
                 .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
-                .args(["fastify@5", "express@5"])
+                .args(["fastify@5", "express@5", "ws@8"])
                 .current_dir(&tmp)
                 .env("PATH", tools_path())
                 .output()
                 .expect("npm must be installed: run `. ci/setup.sh`");
             assert!(
                 out.status.success(),
-                "npm install fastify express failed:\n{}",
+                "npm install fastify express ws failed:\n{}",
                 String::from_utf8_lossy(&out.stderr)
             );
             if std::fs::rename(&tmp, &done).is_err() {
@@ -108,7 +108,7 @@ impl App {
         self.dir.path()
     }
 
-    /// Make fastify and express resolvable from every file of the app.
+    /// Make fastify, express and ws resolvable from every file of the app.
     pub fn with_modules(self) -> App {
         std::os::unix::fs::symlink(fixture_modules(), self.root().join("node_modules"))
             .expect("symlink node_modules");
