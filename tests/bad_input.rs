@@ -207,3 +207,68 @@ fn an_output_folder_that_cannot_be_written_fails_before_building() {
         "the build ran although the output is unwritable"
     );
 }
+
+#[test]
+fn the_first_failing_build_stops_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            (
+                "watt.json",
+                r#"{"entrypoint": "fast", "applications": [{"id": "fast", "path": "web/fast"}, {"id": "slow", "path": "web/slow"}]}"#,
+            ),
+            ("web/fast/index.js", "1\n"),
+            (
+                "web/fast/package.json",
+                r#"{"name": "fast", "scripts": {"build": "node -e \"setTimeout(() => { console.error('fast broke'); process.exit(4) }, 500)\""}}"#,
+            ),
+            ("web/slow/index.js", "1\n"),
+            (
+                "web/slow/package.json",
+                r#"{"name": "slow", "scripts": {"build": "node -e \"require('fs').writeFileSync('pid', String(process.pid)); setTimeout(() => require('fs').writeFileSync('built', '1'), 60000)\""}}"#,
+            ),
+        ],
+    );
+    let out = dir.path().join("app.tar.zst");
+    let node = node_bin();
+    let started = std::time::Instant::now();
+    let o = watt(
+        &[
+            "build",
+            ".",
+            "-o",
+            out.to_str().unwrap(),
+            "-j",
+            "2",
+            "--node",
+            node.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    let took = started.elapsed();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("service \"fast\" failed to build"), "{err}");
+    assert!(
+        err.contains("exited with code 4") && err.contains("fast broke"),
+        "{err}"
+    );
+    assert!(
+        took < std::time::Duration::from_secs(30),
+        "waited for the slow build: {took:?}"
+    );
+    // The slow build was running (it wrote its pid) and was stopped, not left behind.
+    let pid: i32 = std::fs::read_to_string(dir.path().join("web/slow/pid"))
+        .expect("the slow build started in parallel")
+        .trim()
+        .parse()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while alive(pid) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(!alive(pid), "the slow build (pid {pid}) is still running");
+    assert!(!dir.path().join("web/slow/built").exists());
+    assert!(!out.exists());
+}
