@@ -86,28 +86,10 @@ fn api_example_boots_from_the_archive_without_node_and_stops_cleanly() {
         pids.len() >= 3,
         "expected ≥3 service processes, got {pids:?}"
     );
-    for pid in &pids {
-        if let Ok(exe) = std::fs::read_link(format!("/proc/{pid}/exe")) {
-            assert!(
-                exe.starts_with(&root),
-                "process {pid} runs {} from outside the artifact",
-                exe.display()
-            );
-        }
-    }
+    assert_run_from(&root, &pids);
 
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(stub.child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let t = Instant::now();
-    let status = stub.wait_exit(Duration::from_secs(12));
-    let status =
-        status.unwrap_or_else(|| panic!("still running 12 s after SIGTERM\n{}", stub.logs()));
-    eprintln!("exited {:?} after SIGTERM", t.elapsed());
-    assert_eq!(status.code(), Some(0), "{}", stub.logs());
-    let left: Vec<_> = pids.iter().copied().filter(|p| alive(*p)).collect();
+    let (code, left) = stub.stop(Duration::from_secs(12));
+    assert_eq!(code, Some(0), "{}", stub.logs());
     assert!(left.is_empty(), "processes left behind: {left:?}");
 
     let out = stub.stdout.lock().unwrap().clone();

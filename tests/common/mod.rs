@@ -271,3 +271,39 @@ pub fn copy_tree(from: &Path, to: &Path, umask: &str) {
         .unwrap();
     assert!(o.status.success(), "copy failed: {}", text(&o));
 }
+
+/// Every one of `pids` that still runs executes a file from inside `root` (the extracted
+/// artifact): the bundled node through its loader, never a host binary.
+pub fn assert_run_from(root: &Path, pids: &[i32]) {
+    for pid in pids {
+        if let Ok(exe) = std::fs::read_link(format!("/proc/{pid}/exe")) {
+            assert!(
+                exe.starts_with(root),
+                "process {pid} runs {} from outside the artifact",
+                exe.display()
+            );
+        }
+    }
+}
+
+impl Running {
+    /// SIGTERM the stub and wait up to `within` for it to exit. Returns its exit code and the
+    /// processes of the app (its descendants before the signal) still alive afterwards.
+    pub fn stop(&mut self, within: Duration) -> (Option<i32>, Vec<i32>) {
+        let pids = descendants(self.child.id() as i32);
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        let t = Instant::now();
+        let status = self
+            .wait_exit(within)
+            .unwrap_or_else(|| panic!("still running {within:?} after SIGTERM\n{}", self.logs()));
+        eprintln!("exited {:?} after SIGTERM", t.elapsed());
+        (
+            status.code(),
+            pids.into_iter().filter(|p| alive(*p)).collect(),
+        )
+    }
+}
