@@ -1,10 +1,11 @@
-//! `examples/content` end to end: an Astro SSR site, a Vite SPA under `/spa`, a React Router 7
-//! app under `/shop`, a Fastify API and Watt's gateway in front, packed by `watt build`,
-//! extracted into a fresh folder and booted with no node on PATH.
+//! `examples/content` end to end: an Astro SSR site, a static Astro site under `/docs`, a Vite
+//! SPA under `/spa`, a React Router 7 app under `/shop`, a Fastify API and Watt's gateway in
+//! front, packed by `watt build`, extracted into a fresh folder and booted with no node on PATH.
 //!
 //! What must hold: the Astro page and the React Router loader render data the API serves over
 //! `http://api.plt.local` at request time; the stub serves the SPA (deep links fall back to
-//! index.html) and every framework's client files with caching headers (ETag, 304, ranges);
+//! index.html) and the static Astro site (no process for it), and every framework's client
+//! files with caching headers (ETag, 304, ranges, immutable hashed assets);
 //! a WebSocket echoes through the gateway; a stopped upstream is a 502 naming it; SIGTERM
 //! stops everything with exit code 0.
 
@@ -152,6 +153,8 @@ fn archive_ships_outputs_and_production_dependencies_only() {
         "web/site/dist/client/site.css",
         "web/site/package.json",
         "web/spa/dist/index.html",
+        "web/docs/dist/index.html",
+        "web/docs/dist/guide/index.html",
         "web/shop/build/server/index.js",
         "web/shop/package.json",
         "web/api/routes/ws.js",
@@ -177,6 +180,11 @@ fn archive_ships_outputs_and_production_dependencies_only() {
         "web/spa/src",
         "web/spa/index.html",
         "web/spa/package.json",
+        // A static Astro site ships its output only: no sources, config or dependencies.
+        "web/docs/src",
+        "web/docs/astro.config.mjs",
+        "web/docs/package.json",
+        "web/docs/node_modules",
         "web/shop/app",
         "web/shop/vite.config.ts",
         // devDependencies and Watt's own runtime.
@@ -201,6 +209,9 @@ fn archive_ships_outputs_and_production_dependencies_only() {
     };
     assert_eq!(start("spa")["type"], "static");
     assert_eq!(start("spa")["spaFallback"], true);
+    assert_eq!(start("docs")["type"], "static");
+    assert_eq!(start("docs")["spaFallback"], false);
+    assert_eq!(start("docs")["dir"], "app/web/docs/dist");
     assert_eq!(start("site")["type"], "node");
     assert_eq!(start("shop")["type"], "requestHandler");
     assert_eq!(start("shop")["runtime"], "react-router");
@@ -297,6 +308,65 @@ fn every_framework_answers_through_the_gateway_and_stops_cleanly() {
         format!("bytes 0-9/{}", on_disk.len())
     );
 
+    // Static Astro under /docs (built with `--base /docs/`): pages and hashed assets from the
+    // stub through the gateway.
+    let docs = request(&format!("{base}/docs/"), &[]);
+    assert_eq!(docs.status, 200, "{}\n{}", docs.text(), stub.logs());
+    assert!(
+        docs.header("content-type").starts_with("text/html"),
+        "{:?}",
+        docs.headers
+    );
+    let html = docs.text();
+    assert!(
+        html.contains("<h1 id=\"docs-title\">Content docs</h1>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("href=\"/docs/guide/\""),
+        "links carry the base: {html}"
+    );
+    let guide = request(&format!("{base}/docs/guide/"), &[]);
+    assert_eq!(guide.status, 200, "{}", guide.text());
+    assert!(guide.text().contains("<h1 id=\"guide-title\">Guide</h1>"));
+    let css = asset_path(&html, "/docs/_astro/")
+        .unwrap_or_else(|| panic!("no hashed stylesheet under /docs/_astro/ in {html}"));
+    assert!(css.ends_with(".css"), "{css}");
+    let sheet = request(&format!("{base}{css}"), &[]);
+    assert_eq!(sheet.status, 200, "{css}\n{}", stub.logs());
+    assert!(
+        sheet.header("content-type").starts_with("text/css"),
+        "{:?}",
+        sheet.headers
+    );
+    assert!(
+        sheet.header("cache-control").contains("immutable"),
+        "a hashed asset is cached for good: {:?}",
+        sheet.headers
+    );
+    assert!(
+        sheet.header("cache-control").contains("max-age=31536000"),
+        "{:?}",
+        sheet.headers
+    );
+    assert!(
+        !docs.header("cache-control").contains("immutable"),
+        "pages are not: {:?}",
+        docs.headers
+    );
+    let on_disk = std::fs::read(
+        root.join("app/web/docs/dist")
+            .join(css.trim_start_matches("/docs/")),
+    )
+    .unwrap();
+    assert_eq!(sheet.body, on_disk);
+    assert!(!sheet.header("etag").is_empty(), "{:?}", sheet.headers);
+    assert_eq!(
+        request(&format!("{base}/docs/no-such-page/"), &[]).status,
+        404,
+        "a static site without SPA fallback answers 404 for unknown paths"
+    );
+
     // React Router under /shop: loader data from the API, client files from the stub.
     let shop = request(&format!("{base}/shop/"), &[]);
     assert_eq!(shop.status, 200, "{}\n{}", shop.text(), stub.logs());
@@ -351,9 +421,26 @@ fn every_framework_answers_through_the_gateway_and_stops_cleanly() {
     assert_eq!(reply.to_text().unwrap(), "echo: hello through the gateway");
     ws.close(None).unwrap();
 
-    // Processes: the API, Astro and React Router run on the bundled node; the gateway and the
-    // SPA are served by the stub itself.
+    // Processes: the API, Astro SSR and React Router run on the bundled node; the gateway, the
+    // SPA and the static Astro site are served by the stub itself. Each service process runs
+    // in its own folder, so the working directories say which services have one.
     let pids = descendants(stub.child.id() as i32);
+    let mut service_dirs: Vec<String> = pids
+        .iter()
+        .filter_map(|pid| std::fs::read_link(format!("/proc/{pid}/cwd")).ok())
+        .filter_map(|cwd| {
+            cwd.strip_prefix(root.join("app/web"))
+                .ok()
+                .map(|p| p.to_string_lossy().into_owned())
+        })
+        .collect();
+    service_dirs.sort();
+    service_dirs.dedup();
+    assert_eq!(
+        service_dirs,
+        ["api", "shop", "site"],
+        "processes (pids {pids:?}) run in these service folders; docs, spa and gateway have none"
+    );
     assert!(
         pids.contains(&(api_pid as i32)),
         "api pid {api_pid} not under the stub: {pids:?}"
