@@ -119,6 +119,8 @@ pub struct Running {
     pub child: Child,
     pub stdout: Arc<Mutex<String>>,
     pub stderr: Arc<Mutex<String>>,
+    /// Threads copying the stub's output; they finish at EOF.
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Running {
@@ -128,12 +130,13 @@ impl Running {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start watt-stub");
-        let stdout = collect(child.stdout.take().unwrap());
-        let stderr = collect(child.stderr.take().unwrap());
+        let (stdout, out_reader) = collect(child.stdout.take().unwrap());
+        let (stderr, err_reader) = collect(child.stderr.take().unwrap());
         Running {
             child,
             stdout,
             stderr,
+            readers: vec![out_reader, err_reader],
         }
     }
 
@@ -170,6 +173,11 @@ impl Running {
         let start = Instant::now();
         while start.elapsed() < timeout {
             if let Some(s) = self.child.try_wait().unwrap() {
+                // Tests read the logs next: let the readers reach EOF first.
+                let drained = Instant::now() + Duration::from_secs(5);
+                while self.readers.iter().any(|r| !r.is_finished()) && Instant::now() < drained {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
                 return Some(s);
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -192,17 +200,19 @@ impl Drop for Running {
     }
 }
 
-fn collect(stream: impl Read + Send + 'static) -> Arc<Mutex<String>> {
+fn collect(
+    stream: impl Read + Send + 'static,
+) -> (Arc<Mutex<String>>, std::thread::JoinHandle<()>) {
     let buf = Arc::new(Mutex::new(String::new()));
     let b = buf.clone();
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
         for line in BufReader::new(stream).lines().map_while(Result::ok) {
             let mut b = b.lock().unwrap();
             b.push_str(&line);
             b.push('\n');
         }
     });
-    buf
+    (buf, reader)
 }
 
 pub fn get(url: &str) -> (u16, String) {

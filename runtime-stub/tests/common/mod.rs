@@ -173,34 +173,39 @@ impl App {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn watt-stub");
-        let stdout = collect(child.stdout.take().expect("stdout"));
-        let stderr = collect(child.stderr.take().expect("stderr"));
+        let (stdout, out_reader) = collect(child.stdout.take().expect("stdout"));
+        let (stderr, err_reader) = collect(child.stderr.take().expect("stderr"));
         Running {
             child,
             stdout,
             stderr,
+            readers: vec![out_reader, err_reader],
             port,
             status: None,
         }
     }
 }
 
-fn collect(mut r: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
+fn collect(
+    mut r: impl Read + Send + 'static,
+) -> (Arc<Mutex<Vec<u8>>>, std::thread::JoinHandle<()>) {
     let buf = Arc::new(Mutex::new(Vec::new()));
     let b = buf.clone();
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
         let mut chunk = [0u8; 65536];
         while let Ok(n @ 1..) = r.read(&mut chunk) {
             b.lock().expect("lock").extend_from_slice(&chunk[..n]);
         }
     });
-    buf
+    (buf, reader)
 }
 
 pub struct Running {
     pub child: Child,
     stdout: Arc<Mutex<Vec<u8>>>,
     stderr: Arc<Mutex<Vec<u8>>>,
+    /// Threads copying the stub's output; they finish at EOF.
+    readers: Vec<std::thread::JoinHandle<()>>,
     pub port: u16,
     status: Option<ExitStatus>,
 }
@@ -275,8 +280,12 @@ impl Running {
         let until = Instant::now() + limit;
         loop {
             if let Some(status) = self.try_wait() {
-                // Let the reader threads reach EOF.
-                std::thread::sleep(Duration::from_millis(50));
+                // Everything the stub wrote must be read before a test looks at it; on a
+                // loaded machine the readers can lag the exit by far more than a fixed sleep.
+                let drained = Instant::now() + Duration::from_secs(5);
+                while self.readers.iter().any(|r| !r.is_finished()) && Instant::now() < drained {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
                 return status;
             }
             assert!(
