@@ -1,8 +1,10 @@
-//! A full-stack Watt app end to end: `watt build examples/fullstack` (a Next.js storefront, a
-//! Fastify API and a gateway) into an archive, extracted into a fresh folder and booted with no
-//! node on PATH. Through the gateway: a page rendered at request time with data fetched from
-//! the API over `http://api.plt.local`, the API's JSON, Next's hashed static assets and
-//! `public/` files, a WebSocket echo, a 502 naming a stopped upstream, and a clean SIGTERM.
+//! A full-stack Watt app end to end: `watt build examples/fullstack` (a Next.js 16 app-router
+//! storefront, a Next.js 15 pages-router app under `application.basePath` `/legacy`, a Fastify
+//! API and a gateway) into an archive, extracted into a fresh folder and booted with no node on
+//! PATH. Through the gateway: pages rendered at request time with data fetched from the API over
+//! `http://api.plt.local`, the API's JSON, Next's hashed static assets (answered by the stub:
+//! strong ETag, 304, Range, immutable caching) and `public/` files, a WebSocket echo, a 502
+//! naming a stopped upstream, and a clean SIGTERM.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -16,6 +18,8 @@ use watt_e2e::*;
 /// Where the storefront's standalone `server.js` lives in the artifact (the example is an npm
 /// workspace, so Next's tracing root is the app root and the standalone tree mirrors it).
 const SERVER_DIR: &str = "app/web/storefront/.next/standalone/web/storefront";
+/// The same for the pages-router app (Next 15, nested in its own node_modules by npm).
+const LEGACY_SERVER_DIR: &str = "app/web/legacy/.next/standalone/web/legacy";
 
 /// One build of the example, shared by the tests of this binary.
 fn archive() -> &'static Path {
@@ -55,6 +59,7 @@ fn boot(work: &Path, store: &str) -> (PathBuf, Running, String) {
     let base = format!("http://127.0.0.1:{port}");
     stub.wait_ready(&format!("{base}/api/products"), Duration::from_secs(90));
     stub.wait_ready(&format!("{base}/"), Duration::from_secs(60));
+    stub.wait_ready(&format!("{base}/legacy"), Duration::from_secs(60));
     eprintln!("all routes answering {:?} after start", started.elapsed());
     (root, stub, base)
 }
@@ -79,10 +84,10 @@ fn attr(html: &str, name: &str) -> String {
     html[start..].split('"').next().unwrap().to_string()
 }
 
-/// Every `/_next/static/…` URL the page references.
-fn static_urls(html: &str) -> Vec<String> {
+/// Every `<base>/_next/static/…` URL the page references.
+fn static_urls(html: &str, base: &str) -> Vec<String> {
     let mut out: Vec<String> = html
-        .match_indices("\"/_next/static/")
+        .match_indices(&format!("\"{base}/_next/static/"))
         .map(|(i, _)| html[i + 1..].split('"').next().unwrap().to_string())
         // The inline RSC payload quotes them as \"…\": only the HTML attributes count.
         .filter(|u| !u.contains('\\'))
@@ -104,6 +109,85 @@ fn get_bytes(url: &str) -> (u16, String, Vec<u8>) {
     let mut body = Vec::new();
     r.into_reader().read_to_end(&mut body).unwrap();
     (status, ct, body)
+}
+
+/// A request with extra headers: status, headers by lower-case name, body.
+fn request(url: &str, headers: &[(&str, &str)]) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let mut req = ureq::get(url).timeout(Duration::from_secs(10));
+    for (k, v) in headers {
+        req = req.set(k, v);
+    }
+    let r = match req.call() {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("GET {url}: {e}"),
+    };
+    let status = r.status();
+    let hs = r
+        .headers_names()
+        .into_iter()
+        .map(|n| {
+            let v = r.header(&n).unwrap_or_default().to_string();
+            (n.to_ascii_lowercase(), v)
+        })
+        .collect();
+    let mut body = Vec::new();
+    r.into_reader().read_to_end(&mut body).unwrap();
+    (status, hs, body)
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The stub's ETag for a file: the first 16 bytes of its SHA-256, quoted (strong).
+fn content_etag(file: &Path) -> String {
+    let out = Command::new("sha256sum").arg(file).output().unwrap();
+    assert!(out.status.success(), "sha256sum {}", file.display());
+    let hex = String::from_utf8(out.stdout).unwrap();
+    format!("\"{}\"", &hex[..32])
+}
+
+/// A hashed Next asset answered by the stub itself (not proxied to server.js): the shipped
+/// file's bytes and content type, the stub's strong content ETag (Next's own is weak), a
+/// year of `immutable` caching, a 304 for a matching `If-None-Match`, and byte ranges.
+fn check_native_asset(
+    base: &str,
+    url: &str,
+    file: &Path,
+    content_type: &str,
+    logs: &dyn Fn() -> String,
+) {
+    let want = std::fs::read(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    assert!(want.len() > 10, "{url} is too small to test ranges");
+    let (status, h, body) = request(&format!("{base}{url}"), &[]);
+    assert_eq!(status, 200, "{url}\n{}", logs());
+    assert_eq!(body, want, "{url} = {}", file.display());
+    let ct = header(&h, "content-type").unwrap_or_default();
+    assert!(ct.starts_with(content_type), "{url} served as {ct}");
+    let etag = header(&h, "etag").unwrap_or_else(|| panic!("{url}: no ETag in {h:?}"));
+    assert_eq!(etag, content_etag(file), "{url}: the stub's strong ETag");
+    let cc = header(&h, "cache-control").unwrap_or_default();
+    assert!(
+        cc.contains("immutable") && cc.contains("max-age=31536000"),
+        "{url}: Cache-Control {cc:?}"
+    );
+
+    let (status, h304, body) = request(&format!("{base}{url}"), &[("If-None-Match", etag)]);
+    assert_eq!(status, 304, "{url} with If-None-Match {etag}");
+    assert!(body.is_empty(), "a 304 has no body");
+    assert_eq!(header(&h304, "etag"), Some(etag));
+
+    let (status, h206, body) = request(&format!("{base}{url}"), &[("Range", "bytes=0-9")]);
+    assert_eq!(status, 206, "{url} with Range: bytes=0-9");
+    assert_eq!(
+        header(&h206, "content-range"),
+        Some(format!("bytes 0-9/{}", want.len()).as_str())
+    );
+    assert_eq!(body, want[..10], "{url}: the first ten bytes");
 }
 
 /// Bytes of the regular files below `dir`, links not followed.
@@ -185,8 +269,8 @@ fn fullstack_example_serves_next_and_the_api_through_the_gateway_and_stops_clean
     assert_eq!(status, 200);
     assert!(body.contains("Bellows"), "{body}");
 
-    // Next's hashed assets, served from the .next/static copied beside server.js.
-    let urls = static_urls(&html);
+    // Next's hashed assets, from the .next/static copied beside server.js, answered by the stub.
+    let urls = static_urls(&html, "");
     let css = urls
         .iter()
         .find(|u| u.ends_with(".css"))
@@ -195,20 +279,17 @@ fn fullstack_example_serves_next_and_the_api_through_the_gateway_and_stops_clean
         .iter()
         .find(|u| u.ends_with(".js"))
         .unwrap_or_else(|| panic!("no script in the page: {urls:?}"));
-    for (url, want) in [(css, "text/css"), (js, "javascript")] {
-        let (status, ct, body) = get_bytes(&format!("{base}{url}"));
-        assert_eq!(status, 200, "{url}");
-        assert!(ct.contains(want), "{url} served as {ct}");
+    for (url, want) in [(css, "text/css"), (js, "text/javascript")] {
         let file = server_dir
             .join(".next")
             .join(url.trim_start_matches("/_next/"));
-        assert_eq!(
-            body,
-            std::fs::read(&file).unwrap(),
-            "{url} = {}",
-            file.display()
-        );
+        check_native_asset(&base, url, &file, want, &|| stub.logs());
     }
+    // A hashed name that does not exist still reaches Next (its 404), not a stub error.
+    let (status, _) = get(&format!(
+        "{base}/_next/static/chunks/nope-0123456789abcdef.js"
+    ));
+    assert_eq!(status, 404);
     let (status, ct, body) = get_bytes(&format!("{base}/logo.svg"));
     assert_eq!(status, 200);
     assert_eq!(ct, "image/svg+xml");
@@ -216,6 +297,68 @@ fn fullstack_example_serves_next_and_the_api_through_the_gateway_and_stops_clean
         body,
         std::fs::read(example("fullstack").join("web/storefront/public/logo.svg")).unwrap()
     );
+
+    // Next 15, pages router, under application.basePath /legacy: getServerSideProps asks the
+    // API over the mesh on every request.
+    let legacy_dir = root.join(LEGACY_SERVER_DIR);
+    assert!(legacy_dir.join("server.js").is_file());
+    let next_version = |dir: &Path| -> String {
+        let pkg = std::fs::read_to_string(dir.join("package.json")).unwrap();
+        serde_json::from_str::<Value>(&pkg).unwrap()["version"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let legacy_next =
+        next_version(&root.join("app/web/legacy/.next/standalone/web/legacy/node_modules/next"));
+    assert!(
+        legacy_next.starts_with("15."),
+        "legacy ships Next {legacy_next}"
+    );
+    let store_next =
+        next_version(&root.join("app/web/storefront/.next/standalone/node_modules/next"));
+    assert!(
+        store_next.starts_with("16."),
+        "storefront ships Next {store_next}"
+    );
+    let (status, page) = get(&format!("{base}/legacy"));
+    assert_eq!(status, 200, "{page}\n{}", stub.logs());
+    assert!(
+        page.contains("(legacy pages)"),
+        "the pages-router page:\n{page}"
+    );
+    assert!(
+        page.contains("__NEXT_DATA__"),
+        "rendered by the pages router:\n{page}"
+    );
+    assert_eq!(attr(&page, "data-store"), "Forge &amp; Co");
+    assert_eq!(attr(&page, "data-api-pid"), api.to_string());
+    let legacy_hit: u64 = attr(&page, "data-api-hit").parse().unwrap();
+    let (_, page_again) = get(&format!("{base}/legacy"));
+    let legacy_hit_again: u64 = attr(&page_again, "data-api-hit").parse().unwrap();
+    assert!(
+        legacy_hit_again > legacy_hit,
+        "getServerSideProps runs per request ({legacy_hit} then {legacy_hit_again})"
+    );
+    assert!(
+        static_urls(&page, "").is_empty(),
+        "every asset of /legacy is under its base path"
+    );
+    let legacy_urls = static_urls(&page, "/legacy");
+    let legacy_css = legacy_urls
+        .iter()
+        .find(|u| u.ends_with(".css"))
+        .unwrap_or_else(|| panic!("no stylesheet in /legacy: {legacy_urls:?}"));
+    let legacy_js = legacy_urls
+        .iter()
+        .find(|u| u.contains("/chunks/pages/index-") && u.ends_with(".js"))
+        .unwrap_or_else(|| panic!("no page chunk in /legacy: {legacy_urls:?}"));
+    for (url, want) in [(legacy_css, "text/css"), (legacy_js, "text/javascript")] {
+        let file = legacy_dir
+            .join(".next")
+            .join(url.trim_start_matches("/legacy/_next/"));
+        check_native_asset(&base, url, &file, want, &|| stub.logs());
+    }
 
     // A WebSocket through the gateway to the API.
     let port = base.rsplit(':').next().unwrap();
@@ -258,7 +401,7 @@ fn fullstack_example_serves_next_and_the_api_through_the_gateway_and_stops_clean
     assert!(left.is_empty(), "processes left behind: {left:?}");
     let out = stub.stdout.lock().unwrap().clone();
     assert!(
-        out.contains("[storefront]"),
+        out.contains("[storefront]") && out.contains("[legacy]"),
         "Next's output is tagged with its service id\n{out}"
     );
 }
@@ -296,4 +439,104 @@ fn a_stopped_upstream_gets_a_502_that_names_it() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The version of `name` the example's lockfile installs at the root, so the pnpm fixture below
+/// uses the same Next and React as the storefront.
+fn locked_version(name: &str) -> String {
+    let lock = std::fs::read_to_string(example("fullstack").join("package-lock.json")).unwrap();
+    let lock: Value = serde_json::from_str(&lock).unwrap();
+    lock["packages"][format!("node_modules/{name}")]["version"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {name} in examples/fullstack/package-lock.json"))
+        .to_string()
+}
+
+/// Next standalone from a **pnpm** workspace: Next's output keeps pnpm's layout (a
+/// `node_modules/.pnpm` store with relative links), which must ship and boot as is.
+#[test]
+fn next_standalone_from_a_pnpm_workspace_boots() {
+    let work = tempfile::tempdir().unwrap();
+    let app = work.path().join("pnpm-next");
+    let site = app.join("web/site");
+    std::fs::create_dir_all(site.join("app")).unwrap();
+    let write = |p: &Path, text: &str| std::fs::write(p, text).unwrap();
+    write(
+        &app.join("package.json"),
+        r#"{ "name": "pnpm-next", "private": true }"#,
+    );
+    write(
+        &app.join("pnpm-workspace.yaml"),
+        "packages:\n  - \"web/*\"\n",
+    );
+    write(
+        &app.join("watt.json"),
+        r#"{ "autoload": { "path": "web" }, "entrypoint": "site" }"#,
+    );
+    let deps = serde_json::json!({
+        "name": "site",
+        "private": true,
+        "dependencies": {
+            "next": locked_version("next"),
+            "react": locked_version("react"),
+            "react-dom": locked_version("react-dom"),
+        }
+    });
+    write(&site.join("package.json"), &deps.to_string());
+    write(
+        &site.join("app/layout.jsx"),
+        "export default function Root ({ children }) {\n  return <html><body>{children}</body></html>\n}\n",
+    );
+    write(
+        &site.join("app/page.jsx"),
+        "export const dynamic = 'force-dynamic'\nexport default function Page () {\n  return <main data-pid={process.pid}>pnpm standalone</main>\n}\n",
+    );
+    let o = Command::new("pnpm")
+        .args(["install", "--config.confirmModulesPurge=false"])
+        .current_dir(&app)
+        .output()
+        .unwrap_or_else(|e| panic!("run pnpm ({e}): source ci/setup.sh to put pnpm on PATH"));
+    assert!(o.status.success(), "pnpm install failed\n{}", text(&o));
+
+    // An uncompressed archive: this test is about the layout, not compression.
+    let archive = work.path().join("pnpm-next.tar");
+    build_archive(&app, &archive);
+    let root = work.path().join("extracted");
+    extract(&archive, &root);
+    let standalone = root.join("app/web/site/.next/standalone");
+    assert!(
+        standalone.join("node_modules/.pnpm").is_dir(),
+        "Next's standalone output keeps pnpm's store"
+    );
+    assert!(
+        std::fs::symlink_metadata(standalone.join("web/site/node_modules/next"))
+            .unwrap()
+            .is_symlink(),
+        "and its links"
+    );
+
+    let port = free_port();
+    let mut cmd = Command::new(root.join("watt-stub"));
+    cmd.current_dir(&root)
+        .env_clear()
+        .env("PATH", "/nonexistent")
+        .env("PORT", port.to_string());
+    let mut stub = Running::start(cmd);
+    let base = format!("http://127.0.0.1:{port}");
+    stub.wait_ready(&format!("{base}/"), Duration::from_secs(60));
+    let (status, html) = get(&format!("{base}/"));
+    assert_eq!(status, 200, "{html}\n{}", stub.logs());
+    assert!(html.contains("pnpm standalone"), "{html}");
+    let pid: i32 = attr(&html, "data-pid").parse().unwrap();
+    assert!(
+        descendants(stub.child.id() as i32).contains(&pid),
+        "rendered by the stub's Next process"
+    );
+    let js = static_urls(&html, "")
+        .into_iter()
+        .find(|u| u.ends_with(".js"))
+        .unwrap_or_else(|| panic!("no script in the page:\n{html}"));
+    let (status, ct, _) = get_bytes(&format!("{base}{js}"));
+    assert_eq!(status, 200, "{js}");
+    assert!(ct.contains("javascript"), "{js} served as {ct}");
 }

@@ -158,12 +158,32 @@ pub fn pack(input: PackInput<'_>) -> Result<PackedApp> {
         },
         services,
     };
+    check_static_assets(&tree, &manifest)?;
     tree.add_bytes(m::MANIFEST_FILE, manifest.to_json(), false)?;
     Ok(PackedApp {
         tree,
         manifest,
         mtime: input.mtime,
     })
+}
+
+/// Every folder the stub serves in front of a service must be a folder of the artifact (it may
+/// be a `ship_as` destination with no counterpart on the host).
+fn check_static_assets(tree: &Tree, manifest: &m::AppManifest) -> Result<()> {
+    for s in &manifest.services {
+        if let Some(a) = &s.static_assets {
+            if tree.get(&a.dir) != Some(&tree::Entry::Dir) {
+                bail!(
+                    "service \"{}\": the static assets folder {} (served at {}) is not a folder \
+                     of the artifact",
+                    s.id,
+                    a.dir,
+                    a.url_prefix
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A service's own files: `ship`, `ship_verbatim`, then `ship_as`, whose destinations the

@@ -60,6 +60,10 @@ pub enum StartPlan {
 /// Client files the stub serves in front of the service's process.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StaticAssetsPlan {
+    /// Where the folder is in the app as shipped, as a host path below the app root (mapped
+    /// into the artifact like every other path). It may be a `Package::ship_as` destination
+    /// joined to the root, which need not exist on the host (Next's `.next/static` beside
+    /// `server.js`); packing fails if the artifact has no folder there.
     pub dir: PathBuf,
     /// URL path the folder is mounted at.
     pub url_prefix: String,

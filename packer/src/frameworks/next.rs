@@ -10,7 +10,9 @@
 //!   built config against it, so pages and assets always live under the prefix the gateway uses.
 //! - `.next/standalone` holds `server.js` (at the app's path below Next's tracing root) and only
 //!   the `node_modules` files Next traced; it lacks `.next/static` and `public/`, which are placed
-//!   beside `server.js` in the artifact (the user's folders are never modified).
+//!   beside `server.js` in the artifact (the user's folders are never modified). The stub serves
+//!   that `.next/static` copy itself at `<basePath>/_next/static` (strong ETag, 304, Range,
+//!   immutable caching) and passes every other request to `server.js`.
 //! - Links in the standalone output (pnpm layouts) stay links when they are relative and stay
 //!   inside it. Any other link is resolved where Next found it (Next copies link targets
 //!   verbatim) and replaced by a copy of its target — a file, or a source folder such as a
@@ -26,7 +28,9 @@ use std::path::{Component, Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
-use super::{configured_build, find_package, BuildCommand, Framework, Package, StartPlan};
+use super::{
+    configured_build, find_package, BuildCommand, Framework, Package, StartPlan, StaticAssetsPlan,
+};
 use crate::config::{Kind, ResolvedApp, ResolvedService};
 use crate::tree::lexical_join;
 
@@ -299,12 +303,17 @@ fn standalone_package(
     })?;
 
     let mut ship_as = Vec::new();
+    let mut static_assets = None;
     let static_dir = out.dist.join("static");
     if static_dir.is_dir() {
-        ship_as.push((
-            static_dir,
-            in_root(&server_dir.join(dist_rel).join("static"))?,
-        ));
+        // Shipped beside server.js, where Next serves it from; the stub answers these hashed
+        // files itself (ETag, 304, Range, immutable caching) in front of the process.
+        let shipped = server_dir.join(dist_rel).join("static");
+        ship_as.push((static_dir, in_root(&shipped)?));
+        static_assets = Some(StaticAssetsPlan {
+            dir: shipped,
+            url_prefix: format!("{}/_next/static", built_base_path(&out.config)),
+        });
     }
     let public = svc.path.join("public");
     if public.is_dir() {
@@ -334,8 +343,13 @@ fn standalone_package(
             entry,
             fastify: None,
         },
-        static_assets: None,
+        static_assets,
     })
+}
+
+/// The base path Next built the app for (`""` for the root).
+fn built_base_path(config: &Value) -> String {
+    clean_base_path(config.get("basePath").and_then(Value::as_str).unwrap_or(""))
 }
 
 /// `server.js` of the standalone output: at `relativeAppDir` when Next recorded it, else the
@@ -717,6 +731,32 @@ mod tests {
                 ),
             ]
         );
+        // The stub serves the hashed assets from the shipped copy beside server.js.
+        assert_eq!(
+            p.static_assets,
+            Some(StaticAssetsPlan {
+                dir: sa.join("web/shop/.next/static"),
+                url_prefix: "/_next/static".into()
+            })
+        );
+    }
+
+    #[test]
+    fn static_assets_are_mounted_under_the_built_base_path() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        let app = built_app(root, serde_json::json!({ "basePath": "/shop" }));
+        let out = BuildOutput::find(&svc(&app, Some("/shop/"))).unwrap();
+        let sa = app.join(".next/standalone");
+        let p = standalone_package(&svc(&app, Some("/shop/")), root, &out, &sa).unwrap();
+        assert_eq!(
+            p.static_assets.map(|a| a.url_prefix),
+            Some("/shop/_next/static".into())
+        );
+        // No .next/static (nothing client-side was emitted): nothing for the stub to serve.
+        fs::remove_dir_all(app.join(".next/static")).unwrap();
+        let p = standalone_package(&svc(&app, None), root, &out, &sa).unwrap();
+        assert_eq!(p.static_assets, None);
     }
 
     #[test]

@@ -251,9 +251,10 @@ impl StaticFiles {
         if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(modified)) {
             h.insert(header::LAST_MODIFIED, v);
         }
+        // Judged by the URL path: a folder mounted at `/_next/static` is all hashed files.
         h.insert(
             header::CACHE_CONTROL,
-            HeaderValue::from_static(cache_control(rel)),
+            HeaderValue::from_static(cache_control(&format!("{}/{rel}", self.mount))),
         );
         if variants {
             h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));

@@ -463,6 +463,23 @@ async fn hashed_assets_get_immutable_caching() {
 }
 
 #[tokio::test]
+async fn a_folder_mounted_at_next_static_is_immutable_whatever_the_names() {
+    // Turbopack's chunk names (`09yvjxmkjfqll.css`) do not look hashed on their own.
+    let tmp = site();
+    std::fs::create_dir_all(tmp.path().join("site/chunks")).unwrap();
+    std::fs::write(tmp.path().join("site/chunks/09yvjxmkjfqll.css"), "a{}").unwrap();
+    for mount in ["/_next/static", "/legacy/_next/static"] {
+        let f = StaticFiles::new(&tmp.path().join("site"), Some(mount), false, false).unwrap();
+        let g = get(&f, &format!("{mount}/chunks/09yvjxmkjfqll.css"), &[]).await;
+        assert_eq!(g.status, 200);
+        assert_eq!(header(&g, "cache-control"), IMMUTABLE, "{mount}");
+    }
+    let f = files(tmp.path(), Some("/shop"), false);
+    let g = get(&f, "/shop/chunks/09yvjxmkjfqll.css", &[]).await;
+    assert_eq!(header(&g, "cache-control"), REVALIDATE);
+}
+
+#[tokio::test]
 async fn a_front_answers_only_for_its_files() {
     let tmp = site();
     let f = StaticFiles::new(&tmp.path().join("site"), Some("/shop"), false, false).unwrap();
