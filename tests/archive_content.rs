@@ -1,10 +1,12 @@
-//! `examples/content` end to end: an Astro SSR site, a static Astro site under `/docs`, a Vite
-//! SPA under `/spa`, a React Router 7 app under `/shop`, a Fastify API and Watt's gateway in
-//! front, packed by `watt build`, extracted into a fresh folder and booted with no node on PATH.
+//! `examples/content` end to end: an Astro SSR site (standalone), an Astro SSR site in
+//! `@astrojs/node` middleware mode under `/mw`, a static Astro site under `/docs`, a Vite SPA
+//! under `/spa`, a React Router 7 app under `/shop`, a React Router 7 SPA (`ssr: false`) under
+//! `/rrspa`, a Fastify API and Watt's gateway in front, packed by `watt build`, extracted into a
+//! fresh folder and booted with no node on PATH.
 //!
-//! What must hold: the Astro page and the React Router loader render data the API serves over
-//! `http://api.plt.local` at request time; the stub serves the SPA (deep links fall back to
-//! index.html) and the static Astro site (no process for it), and every framework's client
+//! What must hold: both Astro SSR pages and the React Router loader render data the API serves
+//! over `http://api.plt.local` at request time; the stub serves both SPAs (deep links fall back
+//! to index.html) and the static Astro site (no process for them), and every framework's client
 //! files with caching headers (ETag, 304, ranges, immutable hashed assets);
 //! a WebSocket echoes through the gateway; a stopped upstream is a 502 naming it; SIGTERM
 //! stops everything with exit code 0.
@@ -157,6 +159,9 @@ fn archive_ships_outputs_and_production_dependencies_only() {
         "web/docs/dist/guide/index.html",
         "web/shop/build/server/index.js",
         "web/shop/package.json",
+        "web/mw/dist/server/entry.mjs",
+        "web/mw/package.json",
+        "web/rrspa/build/client/index.html",
         "web/api/routes/ws.js",
     ] {
         assert!(app.join(present).exists(), "{present} missing");
@@ -165,6 +170,9 @@ fn archive_ships_outputs_and_production_dependencies_only() {
     for (service, package) in [
         ("site", "astro"),
         ("site", "cookie"),
+        ("mw", "astro"),
+        ("mw", "@astrojs/node"),
+        ("mw", "cookie"),
         ("shop", "@react-router/node"),
         ("shop", "react-dom"),
         ("api", "@fastify/websocket"),
@@ -187,6 +195,15 @@ fn archive_ships_outputs_and_production_dependencies_only() {
         "web/docs/node_modules",
         "web/shop/app",
         "web/shop/vite.config.ts",
+        "web/mw/src",
+        "web/mw/astro.config.mjs",
+        // A React Router SPA ships build/client only: no sources, config, package.json or
+        // dependencies (the server build React Router writes for prerendering stays behind).
+        "web/rrspa/app",
+        "web/rrspa/react-router.config.ts",
+        "web/rrspa/package.json",
+        "web/rrspa/node_modules",
+        "web/rrspa/build/server",
         // devDependencies and Watt's own runtime.
         "node_modules/@react-router/dev",
         "web/shop/node_modules/@react-router/dev",
@@ -216,6 +233,31 @@ fn archive_ships_outputs_and_production_dependencies_only() {
     assert_eq!(start("shop")["type"], "requestHandler");
     assert_eq!(start("shop")["runtime"], "react-router");
     assert_eq!(start("gateway")["type"], "gateway");
+    // Astro in @astrojs/node middleware mode: the entry only exports `handler`, so a command
+    // serves it with node:http, and its client files are served by the stub in front.
+    let mw = start("mw");
+    assert_eq!(mw["type"], "command", "{mw}");
+    let argv: Vec<&str> = mw["argv"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(argv[..3], ["node", "--input-type=module", "--eval"], "{mw}");
+    assert!(argv[3].contains("dist/server/entry.mjs"), "{mw}");
+    let assets = m["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "mw")
+        .unwrap()["staticAssets"]
+        .clone();
+    assert_eq!(assets["dir"], "app/web/mw/dist/client", "{assets}");
+    assert_eq!(assets["urlPrefix"], "/mw", "{assets}");
+    // React Router with `ssr: false`: static files with SPA fallback, no process.
+    assert_eq!(start("rrspa")["type"], "static");
+    assert_eq!(start("rrspa")["spaFallback"], true);
+    assert_eq!(start("rrspa")["dir"], "app/web/rrspa/build/client");
 }
 
 #[test]
@@ -367,6 +409,112 @@ fn every_framework_answers_through_the_gateway_and_stops_cleanly() {
         "a static site without SPA fallback answers 404 for unknown paths"
     );
 
+    // Astro SSR in middleware mode under /mw: rendered per request by the exported handler.
+    let mw = request(&format!("{base}/mw/"), &[]);
+    assert_eq!(mw.status, 200, "{}\n{}", mw.text(), stub.logs());
+    assert!(
+        mw.header("content-type").starts_with("text/html"),
+        "{:?}",
+        mw.headers
+    );
+    let html = mw.text();
+    assert!(
+        html.contains("<h1 id=\"mw-title\">Astro middleware</h1>"),
+        "{html}"
+    );
+    assert_eq!(
+        strong(&html, "edition").as_deref(),
+        Some(edition.as_str()),
+        "{html}"
+    );
+    assert_eq!(
+        strong(&html, "api-pid"),
+        Some(api_pid.to_string()),
+        "{html}"
+    );
+    std::thread::sleep(Duration::from_millis(5));
+    let again = request(&format!("{base}/mw/"), &[]).text();
+    assert_ne!(
+        served_at(&html),
+        served_at(&again),
+        "rendered at request time: {html}\n{again}"
+    );
+    // Its hashed stylesheet (inlineStylesheets: 'never') comes from the stub: the middleware
+    // handler serves no static files.
+    let css = asset_path(&html, "/mw/_astro/")
+        .unwrap_or_else(|| panic!("no hashed stylesheet under /mw/_astro/ in {html}"));
+    assert!(css.ends_with(".css"), "{css}");
+    let sheet = request(&format!("{base}{css}"), &[]);
+    assert_eq!(sheet.status, 200, "{css}\n{}", stub.logs());
+    assert!(
+        sheet.header("content-type").starts_with("text/css"),
+        "{:?}",
+        sheet.headers
+    );
+    let on_disk = std::fs::read(
+        root.join("app/web/mw/dist/client")
+            .join(css.trim_start_matches("/mw/")),
+    )
+    .unwrap();
+    assert_eq!(sheet.body, on_disk);
+    let etag = sheet.header("etag").to_string();
+    assert!(!etag.is_empty(), "no ETag: {:?}", sheet.headers);
+    assert!(
+        sheet.header("cache-control").contains("immutable"),
+        "{:?}",
+        sheet.headers
+    );
+    let revalidated = request(&format!("{base}{css}"), &[("If-None-Match", &etag)]);
+    assert_eq!(revalidated.status, 304, "{:?}", revalidated.headers);
+
+    // React Router SPA mode under /rrspa: index.html, deep links fall back to it, hashed
+    // client files with caching headers, all from the stub.
+    let rrspa = request(&format!("{base}/rrspa/"), &[]);
+    assert_eq!(rrspa.status, 200, "{}\n{}", rrspa.text(), stub.logs());
+    assert!(
+        rrspa.header("content-type").starts_with("text/html"),
+        "{:?}",
+        rrspa.headers
+    );
+    let html = rrspa.text();
+    assert!(html.contains("\"isSpaMode\":true"), "{html}");
+    assert!(html.contains("id=\"rrspa-loading\""), "{html}");
+    assert_eq!(
+        html.as_bytes(),
+        std::fs::read(root.join("app/web/rrspa/build/client/index.html")).unwrap()
+    );
+    let deep = request(&format!("{base}/rrspa/some/route"), &[]);
+    assert_eq!(deep.status, 200, "{}", deep.text());
+    assert_eq!(deep.text(), html, "deep links get index.html");
+    let entry = asset_path(&html, "/rrspa/assets/entry.client-")
+        .unwrap_or_else(|| panic!("no client entry in {html}"));
+    assert!(entry.ends_with(".js"), "{entry}");
+    let client = request(&format!("{base}{entry}"), &[]);
+    assert_eq!(client.status, 200, "{entry}\n{}", stub.logs());
+    assert!(
+        client.header("content-type").contains("javascript"),
+        "{:?}",
+        client.headers
+    );
+    assert!(
+        client.header("cache-control").contains("immutable"),
+        "a hashed asset is cached for good: {:?}",
+        client.headers
+    );
+    assert!(
+        !rrspa.header("cache-control").contains("immutable"),
+        "index.html is not: {:?}",
+        rrspa.headers
+    );
+    assert_eq!(
+        client.body,
+        std::fs::read(
+            root.join("app/web/rrspa/build/client")
+                .join(entry.trim_start_matches("/rrspa/"))
+        )
+        .unwrap()
+    );
+
     // React Router under /shop: loader data from the API, client files from the stub.
     let shop = request(&format!("{base}/shop/"), &[]);
     assert_eq!(shop.status, 200, "{}\n{}", shop.text(), stub.logs());
@@ -421,8 +569,8 @@ fn every_framework_answers_through_the_gateway_and_stops_cleanly() {
     assert_eq!(reply.to_text().unwrap(), "echo: hello through the gateway");
     ws.close(None).unwrap();
 
-    // Processes: the API, Astro SSR and React Router run on the bundled node; the gateway, the
-    // SPA and the static Astro site are served by the stub itself. Each service process runs
+    // Processes: the API, both Astro SSR sites and React Router SSR run on the bundled node; the
+    // gateway, both SPAs and the static Astro site are served by the stub itself. Each service process runs
     // in its own folder, so the working directories say which services have one.
     let pids = descendants(stub.child.id() as i32);
     let mut service_dirs: Vec<String> = pids
@@ -438,16 +586,17 @@ fn every_framework_answers_through_the_gateway_and_stops_cleanly() {
     service_dirs.dedup();
     assert_eq!(
         service_dirs,
-        ["api", "shop", "site"],
-        "processes (pids {pids:?}) run in these service folders; docs, spa and gateway have none"
+        ["api", "mw", "shop", "site"],
+        "processes (pids {pids:?}) run in these service folders; docs, spa, rrspa and gateway \
+         have none"
     );
     assert!(
         pids.contains(&(api_pid as i32)),
         "api pid {api_pid} not under the stub: {pids:?}"
     );
     assert!(
-        pids.len() >= 3,
-        "expected ≥3 service processes, got {pids:?}"
+        pids.len() >= 4,
+        "expected ≥4 service processes, got {pids:?}"
     );
     for pid in &pids {
         if let Ok(exe) = std::fs::read_link(format!("/proc/{pid}/exe")) {
