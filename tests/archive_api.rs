@@ -2,31 +2,18 @@
 //! into a fresh folder, boot it with no node on PATH, answer every route (including the calls
 //! across the mesh), then SIGTERM: exit 0 within the grace period and nothing left running.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use watt_e2e::*;
 
-/// One build of the example, shared by the tests of this binary.
-fn archive() -> &'static Path {
-    static BUILT: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    let (_, path) = BUILT.get_or_init(|| {
-        let work = tempfile::tempdir().unwrap();
-        let archive = work.path().join("api.tar.zst");
-        build_archive(&example("api"), &archive);
-        (work, archive)
-    });
-    path
-}
-
 #[test]
 fn api_example_boots_from_the_archive_without_node_and_stops_cleanly() {
     let work = tempfile::tempdir().unwrap();
     let root = work.path().join("extracted");
-    let archive = archive();
+    let archive = &built_example("api");
     extract(archive, &root);
     assert!(root.join("watt-stub").is_file());
     assert!(root.join("watt-manifest.json").is_file());
@@ -111,7 +98,7 @@ fn api_example_boots_from_the_archive_without_node_and_stops_cleanly() {
 fn archive_boots_in_an_empty_root_file_system() {
     let work = tempfile::tempdir().unwrap();
     let root = work.path().join("rootfs");
-    extract(archive(), &root);
+    extract(&built_example("api"), &root);
     for d in ["proc", "dev", "tmp"] {
         std::fs::create_dir_all(root.join(d)).unwrap();
     }
@@ -170,7 +157,7 @@ fn gzip_archive_holds_the_same_tree() {
         assert!(o.status.success(), "{}", text(&o));
         String::from_utf8(o.stdout).unwrap()
     };
-    let (a, b) = (list(archive()), list(&gz));
+    let (a, b) = (list(&built_example("api")), list(&gz));
     assert!(a.lines().count() > 1000, "{a}");
     assert_eq!(a, b);
     let magic = std::fs::read(&gz).unwrap();

@@ -11,101 +11,19 @@
 //! a WebSocket echoes through the gateway; a stopped upstream is a 502 naming it; SIGTERM
 //! stops everything with exit code 0.
 
-use std::collections::BTreeMap;
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use watt_e2e::*;
-
-/// One build of the example, shared by the tests of this binary.
-fn archive() -> &'static Path {
-    static BUILT: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    let (_, path) = BUILT.get_or_init(|| {
-        let work = tempfile::tempdir().unwrap();
-        let archive = work.path().join("content.tar.zst");
-        let started = Instant::now();
-        build_archive(&example("content"), &archive);
-        let size = std::fs::metadata(&archive).unwrap().len();
-        eprintln!(
-            "watt build examples/content: {:.1} s, archive {:.1} MB",
-            started.elapsed().as_secs_f64(),
-            size as f64 / 1e6
-        );
-        (work, archive)
-    });
-    path
-}
-
-/// A response: status, lower-cased headers, body bytes.
-struct Reply {
-    status: u16,
-    headers: BTreeMap<String, String>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    fn header(&self, name: &str) -> &str {
-        self.headers.get(name).map(String::as_str).unwrap_or("")
-    }
-}
-
-fn request(url: &str, headers: &[(&str, &str)]) -> Reply {
-    let mut req = ureq::get(url).timeout(Duration::from_secs(10));
-    for (k, v) in headers {
-        req = req.set(k, v);
-    }
-    let resp = match req.call() {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("GET {url}: {e}"),
-    };
-    let status = resp.status();
-    let headers = resp
-        .headers_names()
-        .into_iter()
-        .map(|n| {
-            let v = resp.header(&n).unwrap_or_default().to_string();
-            (n.to_ascii_lowercase(), v)
-        })
-        .collect();
-    let mut body = Vec::new();
-    std::io::Read::read_to_end(&mut resp.into_reader(), &mut body).unwrap();
-    Reply {
-        status,
-        headers,
-        body,
-    }
-}
-
-/// The text of `<strong id="{id}">…</strong>` in a page.
-fn strong(html: &str, id: &str) -> Option<String> {
-    let open = format!("id=\"{id}\">");
-    let start = html.find(&open)? + open.len();
-    let len = html[start..].find('<')?;
-    Some(html[start..start + len].to_string())
-}
-
-/// The first `"{prefix}…"` attribute value in a page, e.g. a hashed asset's path.
-fn asset_path(html: &str, prefix: &str) -> Option<String> {
-    let start = html.find(&format!("\"{prefix}"))? + 1;
-    let len = html[start..].find('"')?;
-    Some(html[start..start + len].to_string())
-}
 
 /// Extract the shared archive into a fresh folder and boot it the way a user would on a bare
 /// host: empty environment, no node on PATH.
 fn boot(edition: &str) -> (tempfile::TempDir, Running, String) {
     let work = tempfile::tempdir().unwrap();
     let root = work.path().join("extracted");
-    extract(archive(), &root);
+    extract(&built_example("content"), &root);
     let port = free_port();
     let mut cmd = Command::new(root.join("watt-stub"));
     cmd.current_dir(&root)
@@ -127,27 +45,11 @@ fn api_info(base: &str, stub: &Running) -> Value {
     serde_json::from_slice(&r.body).unwrap()
 }
 
-fn sigterm(stub: &mut Running) -> (Option<i32>, Vec<i32>) {
-    let pids = descendants(stub.child.id() as i32);
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(stub.child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let t = Instant::now();
-    let status = stub
-        .wait_exit(Duration::from_secs(15))
-        .unwrap_or_else(|| panic!("still running 15 s after SIGTERM\n{}", stub.logs()));
-    eprintln!("exited {:?} after SIGTERM", t.elapsed());
-    let left = pids.into_iter().filter(|p| alive(*p)).collect();
-    (status.code(), left)
-}
-
 #[test]
 fn archive_ships_outputs_and_production_dependencies_only() {
     let work = tempfile::tempdir().unwrap();
     let root = work.path().join("x");
-    extract(archive(), &root);
+    extract(&built_example("content"), &root);
     let app = root.join("app");
     // Built outputs ship; sources do not.
     for present in [
@@ -608,7 +510,7 @@ fn every_framework_answers_through_the_gateway_and_stops_cleanly() {
         }
     }
 
-    let (code, left) = sigterm(&mut stub);
+    let (code, left) = stub.stop(Duration::from_secs(15));
     assert_eq!(code, Some(0), "{}", stub.logs());
     assert!(left.is_empty(), "processes left behind: {left:?}");
 }
@@ -642,6 +544,6 @@ fn a_route_whose_upstream_is_down_is_a_502_naming_it() {
         last.text()
     );
 
-    let (_, left) = sigterm(&mut stub);
+    let (_, left) = stub.stop(Duration::from_secs(15));
     assert!(left.is_empty(), "processes left behind: {left:?}");
 }

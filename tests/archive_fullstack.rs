@@ -9,7 +9,6 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -21,28 +20,10 @@ const SERVER_DIR: &str = "app/web/storefront/.next/standalone/web/storefront";
 /// The same for the pages-router app (Next 15, nested in its own node_modules by npm).
 const LEGACY_SERVER_DIR: &str = "app/web/legacy/.next/standalone/web/legacy";
 
-/// One build of the example, shared by the tests of this binary.
-fn archive() -> &'static Path {
-    static BUILT: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    let (_, path) = BUILT.get_or_init(|| {
-        let work = tempfile::tempdir().unwrap();
-        let archive = work.path().join("fullstack.tar.zst");
-        let started = Instant::now();
-        build_archive(&example("fullstack"), &archive);
-        eprintln!(
-            "watt build examples/fullstack: {:.1}s, archive {:.1} MB",
-            started.elapsed().as_secs_f64(),
-            std::fs::metadata(&archive).unwrap().len() as f64 / 1e6
-        );
-        (work, archive)
-    });
-    path
-}
-
 /// Extract the archive and start the stub on a free port with a bare environment.
 fn boot(work: &Path, store: &str) -> (PathBuf, Running, String) {
     let root = work.join("extracted");
-    extract(archive(), &root);
+    extract(&built_example("fullstack"), &root);
     let port = free_port();
     let mut cmd = Command::new(root.join("watt-stub"));
     cmd.current_dir(&root)

@@ -8,104 +8,11 @@
 //! writes through the API, and the next render shows it; Remix's data requests (`?_data=`)
 //! answer JSON; only the production files ship; SIGTERM stops everything with exit code 0.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use watt_e2e::*;
-
-/// One build of the example, shared by the tests of this binary.
-fn archive() -> &'static Path {
-    static BUILT: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    let (_, path) = BUILT.get_or_init(|| {
-        let work = tempfile::tempdir().unwrap();
-        let archive = work.path().join("remix.tar.zst");
-        let started = Instant::now();
-        build_archive(&example("remix"), &archive);
-        let size = std::fs::metadata(&archive).unwrap().len();
-        eprintln!(
-            "watt build examples/remix: {:.1} s, archive {:.1} MB",
-            started.elapsed().as_secs_f64(),
-            size as f64 / 1e6
-        );
-        (work, archive)
-    });
-    path
-}
-
-/// A response: status, lower-cased headers, body bytes.
-struct Reply {
-    status: u16,
-    headers: BTreeMap<String, String>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    fn header(&self, name: &str) -> &str {
-        self.headers.get(name).map(String::as_str).unwrap_or("")
-    }
-}
-
-fn reply(result: Result<ureq::Response, ureq::Error>, what: &str) -> Reply {
-    let resp = match result {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("{what}: {e}"),
-    };
-    let status = resp.status();
-    let headers = resp
-        .headers_names()
-        .into_iter()
-        .map(|n| {
-            let v = resp.header(&n).unwrap_or_default().to_string();
-            (n.to_ascii_lowercase(), v)
-        })
-        .collect();
-    let mut body = Vec::new();
-    std::io::Read::read_to_end(&mut resp.into_reader(), &mut body).unwrap();
-    Reply {
-        status,
-        headers,
-        body,
-    }
-}
-
-fn request(url: &str, headers: &[(&str, &str)]) -> Reply {
-    let mut req = ureq::get(url).timeout(Duration::from_secs(10));
-    for (k, v) in headers {
-        req = req.set(k, v);
-    }
-    reply(req.call(), &format!("GET {url}"))
-}
-
-/// A form POST, as a browser without JavaScript sends it (no redirects followed).
-fn post_form(url: &str, fields: &[(&str, &str)]) -> Reply {
-    let agent = ureq::AgentBuilder::new().redirects(0).build();
-    let req = agent.post(url).timeout(Duration::from_secs(10));
-    reply(req.send_form(fields), &format!("POST {url}"))
-}
-
-/// The text of `<strong id="{id}">…</strong>` in a page.
-fn strong(html: &str, id: &str) -> Option<String> {
-    let open = format!("id=\"{id}\">");
-    let start = html.find(&open)? + open.len();
-    let len = html[start..].find('<')?;
-    Some(html[start..start + len].to_string())
-}
-
-/// The first `"{prefix}…"` attribute value in a page, e.g. a hashed asset's path.
-fn asset_path(html: &str, prefix: &str) -> Option<String> {
-    let start = html.find(&format!("\"{prefix}"))? + 1;
-    let len = html[start..].find('"')?;
-    Some(html[start..start + len].to_string())
-}
 
 /// The items of `<ul id="notes">`.
 fn notes(html: &str) -> Vec<String> {
@@ -124,7 +31,7 @@ fn notes(html: &str) -> Vec<String> {
 fn archive_ships_the_builds_and_production_dependencies_only() {
     let work = tempfile::tempdir().unwrap();
     let root = work.path().join("x");
-    extract(archive(), &root);
+    extract(&built_example("remix"), &root);
     let app = root.join("app");
     for present in [
         "web/app/build/server/index.js",
@@ -183,7 +90,7 @@ fn archive_ships_the_builds_and_production_dependencies_only() {
 fn loader_and_action_reach_the_api_and_assets_come_from_the_stub() {
     let work = tempfile::tempdir().unwrap();
     let root = work.path().join("extracted");
-    extract(archive(), &root);
+    extract(&built_example("remix"), &root);
     let port = free_port();
     let edition = format!("edition-{}", std::process::id());
     let mut cmd = Command::new(root.join("watt-stub"));

@@ -317,3 +317,101 @@ impl Running {
         )
     }
 }
+
+/// The archive of `examples/<name>`, built once per test binary and shared by its tests (the
+/// lock also keeps two tests from building the same example at once).
+pub fn built_example(name: &str) -> PathBuf {
+    type Built = std::collections::BTreeMap<String, (tempfile::TempDir, PathBuf)>;
+    static BUILT: std::sync::OnceLock<Mutex<Built>> = std::sync::OnceLock::new();
+    let mut built = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let (_, path) = built.entry(name.to_string()).or_insert_with(|| {
+        let work = tempfile::tempdir().unwrap();
+        let archive = work.path().join(format!("{name}.tar.zst"));
+        let started = Instant::now();
+        build_archive(&example(name), &archive);
+        let size = std::fs::metadata(&archive).unwrap().len();
+        eprintln!(
+            "watt build examples/{name}: {:.1} s, archive {:.1} MB",
+            started.elapsed().as_secs_f64(),
+            size as f64 / 1e6
+        );
+        (work, archive)
+    });
+    path.clone()
+}
+
+/// A response: status, lower-cased headers, body bytes.
+pub struct Reply {
+    pub status: u16,
+    pub headers: std::collections::BTreeMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The header's value, `""` when absent.
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).map(String::as_str).unwrap_or("")
+    }
+
+    fn from(result: Result<ureq::Response, ureq::Error>, what: &str) -> Reply {
+        let resp = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{what}: {e}"),
+        };
+        let status = resp.status();
+        let headers = resp
+            .headers_names()
+            .into_iter()
+            .map(|n| {
+                let v = resp.header(&n).unwrap_or_default().to_string();
+                (n.to_ascii_lowercase(), v)
+            })
+            .collect();
+        let mut body = Vec::new();
+        resp.into_reader().read_to_end(&mut body).unwrap();
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+/// GET with extra request headers; any status is a reply, only transport errors panic.
+pub fn request(url: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut req = ureq::get(url).timeout(Duration::from_secs(10));
+    for (k, v) in headers {
+        req = req.set(k, v);
+    }
+    Reply::from(req.call(), &format!("GET {url}"))
+}
+
+/// A form POST, as a browser without JavaScript sends it (no redirects followed).
+pub fn post_form(url: &str, fields: &[(&str, &str)]) -> Reply {
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    let req = agent.post(url).timeout(Duration::from_secs(10));
+    Reply::from(req.send_form(fields), &format!("POST {url}"))
+}
+
+/// The text of `<strong id="{id}">…</strong>` in a page.
+pub fn strong(html: &str, id: &str) -> Option<String> {
+    let open = format!("id=\"{id}\">");
+    let start = html.find(&open)? + open.len();
+    let len = html[start..].find('<')?;
+    Some(html[start..start + len].to_string())
+}
+
+/// The first `"{prefix}…"` attribute value in a page, e.g. a hashed asset's path.
+pub fn asset_path(html: &str, prefix: &str) -> Option<String> {
+    let start = html.find(&format!("\"{prefix}"))? + 1;
+    let len = html[start..].find('"')?;
+    Some(html[start..start + len].to_string())
+}
