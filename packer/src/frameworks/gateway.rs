@@ -12,7 +12,7 @@ use anyhow::{bail, Result};
 use serde_json::Value;
 use watt_manifest::GatewayRoute;
 
-use super::{Framework, Package, StartPlan};
+use super::{normalize_prefix, Framework, Package, StartPlan};
 use crate::config::{Kind, ResolvedApp, ResolvedService};
 
 pub struct Gateway;
@@ -104,9 +104,9 @@ pub fn routes(gw: &ResolvedService, app: &ResolvedApp) -> Result<Vec<GatewayRout
             None => String::new(),
         };
         routes.push(GatewayRoute {
-            prefix: clean(&prefix),
+            prefix: normalize_prefix(&prefix),
             service: id.to_string(),
-            rewrite_prefix: clean(&rewrite),
+            rewrite_prefix: normalize_prefix(&rewrite),
         });
     }
     routes.sort_by(|a, b| {
@@ -144,16 +144,6 @@ fn wants_absolute_urls(s: &ResolvedService) -> bool {
         Kind::Next | Kind::Astro | Kind::Vite | Kind::Remix | Kind::ReactRouter => true,
         Kind::Node => s.node.absolute_url,
         _ => false,
-    }
-}
-
-/// `""` for the root, else `/a/b`: one leading slash, no trailing one.
-fn clean(p: &str) -> String {
-    let parts: Vec<&str> = p.split('/').filter(|s| !s.is_empty()).collect();
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!("/{}", parts.join("/"))
     }
 }
 

@@ -164,6 +164,18 @@ pub fn npm_build_script(svc: &ResolvedService) -> Option<BuildCommand> {
         })
 }
 
+/// A URL path prefix in its one normal form: `""` for the root, else `/a/b` (one leading slash,
+/// no trailing one, no empty segments). Base paths, gateway prefixes and Next's recorded
+/// `basePath` are all compared in this form.
+pub fn normalize_prefix(p: &str) -> String {
+    let parts: Vec<&str> = p.split('/').filter(|s| !s.is_empty()).collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("/{}", parts.join("/"))
+    }
+}
+
 /// Find an installed package the way Node does: `node_modules/<name>` in `from` and each parent.
 /// Returns the path as reached (links not resolved), so it stays valid inside the artifact.
 pub fn find_package(from: &Path, name: &str) -> Option<PathBuf> {

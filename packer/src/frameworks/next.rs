@@ -28,8 +28,10 @@ use std::path::{Component, Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
+use super::output::find_bin;
 use super::{
-    configured_build, find_package, BuildCommand, Framework, Package, StartPlan, StaticAssetsPlan,
+    configured_build, find_package, normalize_prefix, BuildCommand, Framework, Package, StartPlan,
+    StaticAssetsPlan,
 };
 use crate::config::{Kind, ResolvedApp, ResolvedService};
 use crate::tree::lexical_join;
@@ -69,7 +71,7 @@ impl Framework for Next {
         let mut cmd = match configured_build(svc) {
             Some(cmd) => cmd,
             None => {
-                let Some(bin) = next_bin(&svc.path) else {
+                let Some(bin) = find_bin(&svc.path, "next") else {
                     bail!(
                         "service \"{}\" is a Next.js application but its `next` command \
                          (node_modules/.bin/next) is not installed in {} or a parent folder; \
@@ -110,13 +112,6 @@ impl Framework for Next {
     }
 }
 
-/// `node_modules/.bin/next` in the service folder or the closest parent that has one.
-fn next_bin(dir: &Path) -> Option<PathBuf> {
-    dir.ancestors()
-        .map(|d| d.join("node_modules/.bin/next"))
-        .find(|p| p.exists())
-}
-
 /// The build's extra environment: standalone output, and the base path hook when there is one.
 fn build_env(svc: &ResolvedService, node_options: Option<&str>) -> Vec<(String, String)> {
     let mut env = vec![("NEXT_PRIVATE_STANDALONE".to_string(), "true".to_string())];
@@ -142,16 +137,7 @@ fn build_env(svc: &ResolvedService, node_options: Option<&str>) -> Vec<(String, 
 
 /// `application.basePath` as Next wants it: `""` or `/a/b` (leading slash, no trailing one).
 fn wanted_base_path(svc: &ResolvedService) -> String {
-    clean_base_path(svc.application.base_path.as_deref().unwrap_or(""))
-}
-
-fn clean_base_path(p: &str) -> String {
-    let parts: Vec<&str> = p.split('/').filter(|s| !s.is_empty()).collect();
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!("/{}", parts.join("/"))
-    }
+    normalize_prefix(svc.application.base_path.as_deref().unwrap_or(""))
 }
 
 /// A finished `next build`: its dist folder and the resolved config Next recorded.
@@ -349,7 +335,7 @@ fn standalone_package(
 
 /// The base path Next built the app for (`""` for the root).
 fn built_base_path(config: &Value) -> String {
-    clean_base_path(config.get("basePath").and_then(Value::as_str).unwrap_or(""))
+    normalize_prefix(config.get("basePath").and_then(Value::as_str).unwrap_or(""))
 }
 
 /// `server.js` of the standalone output: at `relativeAppDir` when Next recorded it, else the

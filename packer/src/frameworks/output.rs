@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 
-use super::{configured_build, BuildCommand};
+use super::{configured_build, normalize_prefix, BuildCommand};
 use crate::config::ResolvedService;
 
 /// `application.commands.build`, else the framework's own CLI from the app's `node_modules/.bin`
@@ -59,14 +59,8 @@ fn shell_quote(s: &str) -> String {
 /// `application.basePath` as a clean prefix: `/shop` (one leading slash, no trailing one), or
 /// `None` for none / the root.
 pub fn base_path(svc: &ResolvedService) -> Option<String> {
-    let parts: Vec<&str> = svc
-        .application
-        .base_path
-        .as_deref()?
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .collect();
-    (!parts.is_empty()).then(|| format!("/{}", parts.join("/")))
+    let base = normalize_prefix(svc.application.base_path.as_deref()?);
+    (!base.is_empty()).then_some(base)
 }
 
 /// The URL prefix client files are mounted at: the base path, else `/`.
