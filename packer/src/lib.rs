@@ -19,7 +19,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 pub struct BuildOptions {
-    pub dir: PathBuf,
     /// `--node`: the node executable to carry; default: `node` on PATH.
     pub node: Option<PathBuf>,
     /// `--stub`: the watt-stub binary; default: `WATT_STUB`, else next to this executable.
@@ -28,10 +27,9 @@ pub struct BuildOptions {
     pub jobs: usize,
 }
 
-/// Resolve, build and pack the app in `opts.dir`. Cheap checks (config, node, stub) come first
-/// so a mistake is reported before minutes of framework builds.
-pub fn build_app(opts: &BuildOptions) -> Result<sink::PackedApp> {
-    let app = config::resolve(&opts.dir)?;
+/// Build and pack a resolved app ([`config::resolve`]). Cheap checks (node, stub) come first so
+/// a mistake is reported before minutes of framework builds.
+pub fn build_app(app: &config::ResolvedApp, opts: &BuildOptions) -> Result<sink::PackedApp> {
     let node_path = node_runtime::locate(opts.node.as_deref())?;
     let node = node_runtime::inspect(&node_path)?;
     let stub = locate_stub(opts.stub.as_deref())?;
@@ -66,10 +64,10 @@ pub fn build_app(opts: &BuildOptions) -> Result<sink::PackedApp> {
 
     let services = frameworks
         .iter()
-        .map(|(svc, fw)| fw.package(svc, &app).map(|p| (*svc, p)))
+        .map(|(svc, fw)| fw.package(svc, app).map(|p| (*svc, p)))
         .collect::<Result<Vec<_>>>()?;
     pack::pack(pack::PackInput {
-        app: &app,
+        app,
         services,
         node: &node,
         stub: &stub,

@@ -83,10 +83,8 @@ fn run(cli: Cli) -> Result<()> {
             jobs,
         } => {
             let started = std::time::Instant::now();
-            let output = match output {
-                Some(o) => o,
-                None => default_output(&dir)?,
-            };
+            let app = watt_pack::config::resolve(&dir)?;
+            let output = output.unwrap_or_else(|| default_output(&app));
             let Some(compression) = Compression::from_path(&output) else {
                 bail!(
                     "{}: the archive name must end in .tar.zst, .tar.gz or .tar",
@@ -96,12 +94,7 @@ fn run(cli: Cli) -> Result<()> {
             check_writable(&output)?;
             let jobs =
                 jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-            let packed = watt_pack::build_app(&watt_pack::BuildOptions {
-                dir,
-                node,
-                stub,
-                jobs,
-            })?;
+            let packed = watt_pack::build_app(&app, &watt_pack::BuildOptions { node, stub, jobs })?;
             let sink = ArchiveSink {
                 path: output,
                 compression,
@@ -121,8 +114,7 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn default_output(dir: &Path) -> Result<PathBuf> {
-    let app = watt_pack::config::resolve(dir)?;
+fn default_output(app: &watt_pack::config::ResolvedApp) -> PathBuf {
     let name: String = app
         .name
         .trim_start_matches('@')
@@ -135,7 +127,7 @@ fn default_output(dir: &Path) -> Result<PathBuf> {
             }
         })
         .collect();
-    Ok(PathBuf::from(format!("{name}.tar.zst")))
+    PathBuf::from(format!("{name}.tar.zst"))
 }
 
 /// Fail before building when the output cannot be written, not after minutes of builds.
