@@ -157,33 +157,19 @@ fn display(prefix: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
+    use super::super::output::testing;
     use super::*;
-    use crate::config::{
-        ApplicationBlock, Detection, GracefulShutdownConfig, NodeBlock, ServerConfig,
-    };
+    use crate::config::{GracefulShutdownConfig, ServerConfig};
     use serde_json::json;
-    use std::path::PathBuf;
+    use std::path::{Path, PathBuf};
 
     fn svc(id: &str, kind: Kind, base: Option<&str>, config: Value) -> ResolvedService {
-        ResolvedService {
-            id: id.into(),
-            path: PathBuf::from(format!("/app/web/{id}")),
-            config_file: None,
-            config,
-            package_json: Value::Null,
-            kind,
-            detected_by: Detection::JsFiles,
-            dependencies: Vec::new(),
-            env: Default::default(),
-            dotenv: Default::default(),
-            node_options: None,
-            preload: Vec::new(),
-            application: ApplicationBlock {
-                base_path: base.map(str::to_string),
-                ..Default::default()
-            },
-            node: NodeBlock::default(),
-        }
+        let mut s = testing::service(Path::new(&format!("/app/web/{id}")), kind);
+        s.id = id.into();
+        s.config = config;
+        s.package_json = Value::Null;
+        s.application.base_path = base.map(str::to_string);
+        s
     }
 
     fn app(services: Vec<ResolvedService>) -> ResolvedApp {

@@ -625,31 +625,19 @@ fn base64(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::output::testing;
     use super::*;
-    use crate::config::{ApplicationBlock, Detection, NodeBlock};
+    use crate::config::Detection;
     use std::fs;
     use std::os::unix::fs::symlink;
 
     fn svc(path: &Path, base: Option<&str>) -> ResolvedService {
-        ResolvedService {
-            id: "shop".into(),
-            path: path.to_path_buf(),
-            config_file: None,
-            config: Value::Null,
-            package_json: Value::Null,
-            kind: Kind::Next,
-            detected_by: Detection::Dependency("next".into()),
-            dependencies: Vec::new(),
-            env: Default::default(),
-            dotenv: Default::default(),
-            node_options: None,
-            preload: Vec::new(),
-            application: ApplicationBlock {
-                base_path: base.map(str::to_string),
-                ..Default::default()
-            },
-            node: NodeBlock::default(),
-        }
+        let mut s = testing::service(path, Kind::Next);
+        s.id = "shop".into();
+        s.package_json = Value::Null;
+        s.detected_by = Detection::Dependency("next".into());
+        s.application.base_path = base.map(str::to_string);
+        s
     }
 
     fn write(path: &Path, text: &str) {
