@@ -9,10 +9,13 @@ pub mod build;
 pub mod closure;
 pub mod config;
 pub mod frameworks;
+pub mod globals;
+pub mod imports;
 pub mod node_runtime;
 pub mod pack;
 pub mod sink;
 pub mod tree;
+pub mod verify;
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +33,9 @@ pub struct BuildOptions {
 /// Build and pack a resolved app ([`config::resolve`]). Cheap checks (node, stub) come first so
 /// a mistake is reported before minutes of framework builds.
 pub fn build_app(app: &config::ResolvedApp, opts: &BuildOptions) -> Result<sink::PackedApp> {
+    for w in &app.warnings {
+        eprintln!("watt: warning: {w}");
+    }
     let node_path = node_runtime::locate(opts.node.as_deref())?;
     let node = node_runtime::inspect(&node_path)?;
     let stub = locate_stub(opts.stub.as_deref())?;
@@ -48,7 +54,8 @@ pub fn build_app(app: &config::ResolvedApp, opts: &BuildOptions) -> Result<sink:
 
     let mut jobs = Vec::new();
     for (svc, fw) in &frameworks {
-        if let Some(command) = fw.build_command(svc)? {
+        if let Some(mut command) = fw.build_command(svc)? {
+            globals::apply(&mut command, app, svc);
             jobs.push(build::BuildJob {
                 id: svc.id.clone(),
                 dir: svc.path.clone(),

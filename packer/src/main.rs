@@ -68,7 +68,18 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Resolve { dir, json } => {
             let app = watt_pack::config::resolve(&dir)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&app)?);
+                let mut value = serde_json::to_value(&app)?;
+                // Which services `watt build` can pack, beside Watt's own view of the app.
+                if let Some(services) = value.get_mut("services").and_then(|s| s.as_array_mut()) {
+                    for (v, s) in services.iter_mut().zip(&app.services) {
+                        let packable = watt_pack::frameworks::for_service(s).err();
+                        v["packable"] = serde_json::Value::Bool(packable.is_none());
+                        if let Some(why) = packable {
+                            v["notPackable"] = serde_json::Value::String(why.to_string());
+                        }
+                    }
+                }
+                println!("{}", serde_json::to_string_pretty(&value)?);
             } else {
                 print_summary(&app);
             }
@@ -154,9 +165,22 @@ fn print_summary(app: &watt_pack::config::ResolvedApp) {
     );
     for s in &app.services {
         let rel = s.path.strip_prefix(&app.root).unwrap_or(&s.path);
-        println!("  {:<16} {:<13} {}", s.id, s.kind.as_str(), rel.display());
+        let mark = if watt_pack::frameworks::for_service(s).is_ok() {
+            ""
+        } else {
+            "  (cannot be packed yet)"
+        };
+        println!(
+            "  {:<16} {:<13} {}{mark}",
+            s.id,
+            s.kind.as_str(),
+            rel.display()
+        );
         if !s.dependencies.is_empty() {
             println!("  {:<16} depends on {}", "", s.dependencies.join(", "));
         }
+    }
+    for w in &app.warnings {
+        println!("warning: {w}");
     }
 }

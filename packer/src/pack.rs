@@ -22,12 +22,15 @@ use crate::frameworks::{Package, StartPlan};
 use crate::node_runtime::NodeRuntime;
 use crate::sink::PackedApp;
 use crate::tree::{self, artifact_path, LinkPolicy, Tree};
+use crate::verify::{self, ServiceImports};
 
 pub const APP_DIR: &str = "app";
 pub const STUB: &str = "watt-stub";
 
-/// Packages that are Watt's own runtime: the stub replaces them, so they are never shipped.
-/// User code does not import them at run time; keeping them would add tens of MB per app.
+/// Packages that are Watt's own runtime: the stub replaces them, so a service's package.json
+/// listing them does not ship them (tens of MB per app). They still ship when the service's
+/// code imports one, or a shipped package depends on one (`@platformatic/control` needs
+/// `@platformatic/foundation`).
 pub const WATT_RUNTIME_PACKAGES: &[&str] = &[
     "wattpm",
     "platformatic",
@@ -89,9 +92,13 @@ pub fn pack(input: PackInput<'_>) -> Result<PackedApp> {
         .map(|s| s.to_string())
         .collect();
     let mut services = Vec::new();
+    let mut imports = Vec::new();
     for (svc, package) in &input.services {
         ship_files(&mut tree, root, package)
             .with_context(|| format!("cannot pack service \"{}\"", svc.id))?;
+        let found = ServiceImports::scan(svc, package)?;
+        let imported = found.reached.packages();
+        imports.push(found);
         if !package.ship_dependencies {
             services.push(manifest_service(app, svc, package)?);
             continue;
@@ -101,6 +108,7 @@ pub fn pack(input: PackInput<'_>) -> Result<PackedApp> {
             service_dir: &svc.path,
             extra: &package.extra_dependencies,
             exclude: &exclude,
+            imported: &imported,
         })
         .with_context(|| {
             format!(
@@ -159,6 +167,7 @@ pub fn pack(input: PackInput<'_>) -> Result<PackedApp> {
         services,
     };
     check_static_assets(&tree, &manifest)?;
+    verify::check(&tree, root, APP_DIR, &imports)?;
     tree.add_bytes(m::MANIFEST_FILE, manifest.to_json(), false)?;
     Ok(PackedApp {
         tree,

@@ -366,6 +366,7 @@ fn closure(
         service_dir: &service_dir,
         extra: &extra,
         exclude: &exclude,
+        imported: &[],
     })
 }
 

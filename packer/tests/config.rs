@@ -333,15 +333,31 @@ fn url_only_entries_use_the_resolved_external_folder() {
 }
 
 #[test]
-fn placeholder_service_path_is_refused_except_plt_root() {
+fn placeholder_service_path_comes_from_the_build_environment_or_is_refused() {
     let dir = app(&[(
         "watt.json",
-        r#"{ "applications": [ { "id": "a", "path": "{APP_DIR}" } ] }"#,
+        r#"{ "applications": [ { "id": "a", "path": "{WATT_PACK_TEST_UNSET_DIR}" } ] }"#,
     )]);
     let (_, msg) = err(dir.path());
     assert!(
-        msg.contains("{APP_DIR}") && msg.contains("applications[0].path"),
+        msg.contains("{WATT_PACK_TEST_UNSET_DIR}")
+            && msg.contains("applications[0].path")
+            && msg.contains("WATT_PACK_TEST_UNSET_DIR is set neither"),
         "{msg}"
+    );
+
+    // Set (here through .env, below the real environment): the folder it names.
+    let dir = app(&[
+        (
+            "watt.json",
+            r#"{ "applications": [ { "id": "a", "path": "{WATT_PACK_TEST_SVC_DIR}/a" } ] }"#,
+        ),
+        (".env", "WATT_PACK_TEST_SVC_DIR=svc\n"),
+        ("svc/a/index.js", ""),
+    ]);
+    assert_eq!(
+        ok(dir.path()).services[0].path,
+        canon(dir.path().join("svc/a"))
     );
 
     // Watt sets PLT_ROOT to the config's folder itself, so it is known at pack time.

@@ -14,13 +14,15 @@
 //!
 //! # What is followed
 //!
-//! From the service's `dependencies`, `optionalDependencies` and the request's extras (never
-//! `devDependencies`); then, for each package reached, its `dependencies`,
+//! From the service's `dependencies`, `optionalDependencies` (of its package.json, else of the
+//! nearest one above it inside root, as Node reads it), the request's extras and every package
+//! its code imports (never `devDependencies`); then, for each package reached, its `dependencies`,
 //! `optionalDependencies` (skipped when not installed) and installed `peerDependencies`.
 //! Optional peers (`peerDependenciesMeta.<name>.optional`) are followed only to packages the
 //! rest of the closure ships anyway: package managers never install them for their dependent,
 //! so an installed one belongs to someone else (often a devDependency, like typescript) and
-//! `npm install --omit=dev` would not have it. Excluded names are cut wherever they appear.
+//! `npm install --omit=dev` would not have it. Excluded names are only left out as roots from
+//! package.json: imported by the service or needed by a shipped package, they ship.
 //! A missing required dependency is an error naming it and who requires it.
 //!
 //! # Contract with the copier
@@ -51,9 +53,15 @@ pub struct ClosureRequest<'a> {
     /// Extra package names to include as if listed in `dependencies` (e.g. `fastify` for a
     /// plugin service whose Fastify comes from elsewhere). Missing extras are an error.
     pub extra: &'a [String],
-    /// Package names never shipped, nor walked (Watt's own runtime, replaced by our stub):
-    /// e.g. `wattpm`, `@platformatic/runtime`, `@platformatic/service`. Wins over `extra`.
+    /// Package names the service's package.json lists that are not roots (Watt's own runtime,
+    /// replaced by the stub): e.g. `wattpm`, `@platformatic/runtime`. Wins over `extra`, never
+    /// over `imported` nor over another package's dependencies: a Watt package ships exactly
+    /// when something that ships loads it.
     pub exclude: &'a [String],
+    /// Package names the service's code imports, each with the folder Node starts looking from
+    /// (the importing file's). Roots whatever package.json declares; those not installed are
+    /// skipped (the import check reports them with the file).
+    pub imported: &'a [(String, PathBuf)],
 }
 
 /// Everything one service needs at run time from `node_modules` (and from workspace packages).

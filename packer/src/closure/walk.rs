@@ -28,7 +28,19 @@ pub(super) fn production_closure(req: &ClosureRequest) -> Result<Closure, Closur
         manifests: BTreeMap::new(),
         edges: BTreeMap::new(),
     };
-    let roots = graph.service_edges(service, req.extra)?;
+    let mut roots = graph.service_edges(service, req.extra)?;
+    // What the service's code imports ships whatever package.json says (an undeclared package
+    // hoisted by someone else, a Watt package the app uses itself). A miss is left to the
+    // import check, which names the file.
+    for (name, from) in req.imported {
+        if !valid_name(name) || roots.iter().any(|e| &e.name == name) {
+            continue;
+        }
+        let from = canonical(from).unwrap_or_else(|_| service.to_path_buf());
+        if let Some(edge) = resolve(&from, name, Need::Optional)? {
+            roots.push(edge);
+        }
+    }
 
     // Optional peers are followed only to packages production ships anyway, which is known
     // once the rest is walked. Following them adds no package, only the links and copies that
@@ -90,7 +102,14 @@ impl Graph<'_> {
         service: &Path,
         extra: &[String],
     ) -> Result<Vec<Edge>, ClosureError> {
-        let manifest = Manifest::read(service, false)?;
+        // Node reads the nearest package.json: a service without one runs with the app's.
+        let manifest_dir = service
+            .ancestors()
+            .take_while(|d| d.starts_with(self.root))
+            .find(|d| d.join("package.json").is_file())
+            .unwrap_or(service)
+            .to_path_buf();
+        let manifest = Manifest::read(&manifest_dir, false)?;
         let mut needs: BTreeMap<&str, Need> = manifest
             .needs
             .iter()
@@ -124,7 +143,7 @@ impl Graph<'_> {
                         required_by: format!(
                             "the service {} ({})",
                             self.shown(service).display(),
-                            self.shown(&service.join("package.json")).display()
+                            self.shown(&manifest_dir.join("package.json")).display()
                         ),
                         from: self.shown(service),
                     })
@@ -143,9 +162,6 @@ impl Graph<'_> {
         let manifest = self.manifest(real)?;
         let mut edges = Vec::new();
         for (name, &need) in &manifest.needs {
-            if self.exclude.contains(name.as_str()) {
-                continue;
-            }
             check_name(name, real)?;
             match resolve(real, name, need)? {
                 Some(edge) => edges.push(edge),

@@ -1,12 +1,14 @@
 //! Watt config resolution: finds the root config of an app folder, lists its services, tells each
 //! one's kind and environment and picks the entrypoint, the way Watt 3 (`wattpm` 3.67) does.
 //! See `model` for the output. Placeholders such as `{PORT}` are kept raw everywhere: the packed
-//! app resolves them when it starts, and the build machine's environment is never read.
+//! app resolves them when it starts. The one exception is a service `path`, which is needed to
+//! pack: its placeholders come from the build's environment (then `.env`).
 
 mod detect;
 mod dotenv;
 mod error;
 mod files;
+mod honoured;
 mod model;
 mod runtime;
 mod services;
@@ -19,7 +21,9 @@ use serde_json::{Map, Value};
 pub use dotenv::parse as parse_dotenv;
 pub use error::ConfigError;
 pub use files::{find_config_file, recognized_config_files};
+pub use honoured::ConfigWarning;
 pub use model::*;
+pub use values::fill_placeholders;
 
 use runtime::RuntimeLevel;
 use services::Entry;
@@ -61,6 +65,22 @@ pub fn resolve(dir: &Path) -> Result<ResolvedApp, ConfigError> {
     let (entrypoint, entrypoint_reason) =
         choose_entrypoint(&services, plan.entrypoint.as_deref(), &config_file)?;
 
+    let mut warnings = plan.warnings;
+    for (entry, svc) in plan.entries.iter().zip(&services) {
+        warnings.extend(honoured::entry(&entry.fields, &entry.origin, &config_file));
+        if let (Some(file), Some(obj)) = (&svc.config_file, svc.config.as_object()) {
+            // A single-service root config is also where the runtime's `envfile` is read.
+            let extra: &[&str] = if *file == config_file {
+                &["envfile"]
+            } else {
+                &[]
+            };
+            warnings.extend(honoured::service(obj, svc.kind, file, extra));
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    warnings.retain(|w| seen.insert((w.file.clone(), w.key.clone())));
+
     let name = root_package
         .get("name")
         .and_then(Value::as_str)
@@ -78,6 +98,7 @@ pub fn resolve(dir: &Path) -> Result<ResolvedApp, ConfigError> {
         server: plan.runtime.server,
         graceful_shutdown: plan.runtime.graceful_shutdown,
         services,
+        warnings,
     })
 }
 
@@ -87,6 +108,8 @@ struct Plan {
     entrypoint: Option<String>,
     /// Where `wattpm resolve` clones services that only have a `url`.
     external_base: PathBuf,
+    /// Unhonoured runtime-level keys.
+    warnings: Vec<ConfigWarning>,
 }
 
 /// Watt treats the root config as a runtime when its `module`/`$schema` says
@@ -131,6 +154,7 @@ fn runtime_plan(
         entries,
         entrypoint,
         external_base,
+        warnings: honoured::runtime(obj, "", config_file),
     })
 }
 
@@ -188,7 +212,19 @@ fn single_service_plan(
             Value::String(name.to_string_lossy().into_owned()),
         );
     }
+    let mut warnings: Vec<ConfigWarning> = honoured::runtime(rt, "runtime.", config_file)
+        .into_iter()
+        .filter(|w| w.key != "runtime.application")
+        .collect();
+    if let Some(application) = rt.get("application").and_then(Value::as_object) {
+        warnings.extend(honoured::entry(
+            application,
+            "runtime.application",
+            config_file,
+        ));
+    }
     Ok(Plan {
+        warnings,
         runtime,
         entries: vec![Entry {
             id,

@@ -23,6 +23,8 @@ pub struct ResolvedApp {
     /// Services in config order: `applications`, `services`, `web`, then autoloaded folders
     /// sorted by name (merged entries keep the explicit entry's position).
     pub services: Vec<ResolvedService>,
+    /// Config keys watt-pack does not act on, each naming its file.
+    pub warnings: Vec<super::ConfigWarning>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -417,18 +417,34 @@ fn service_folder(
     )?
     .filter(|p| !p.is_empty())
     .map(|p| values::expand_plt_root(&p, &rt.root));
-    let folder = match (declared, &entry.autoload_path) {
-        (Some(p), _) if values::has_placeholder(&p) => {
-            return Err(At {
-                file,
-                key: &path_key,
+    // Watt fills a `path` placeholder when it loads the config; the folder is needed now, so
+    // it comes from the build's environment (then the `.env` values), like Watt's would.
+    let declared = match declared {
+        Some(p) if values::has_placeholder(&p) => {
+            let lookup = |name: &str| {
+                std::env::var(name)
+                    .ok()
+                    .or_else(|| rt.dotenv.get(name).cloned())
+            };
+            let (filled, unset) = values::fill_placeholders(&p, &lookup);
+            if !unset.is_empty() {
+                return Err(At {
+                    file,
+                    key: &path_key,
+                }
+                .invalid(&format!(
+                    "of service \"{}\" is \"{p}\", and {} is set neither in the environment \
+                     nor in .env; watt-pack needs the real folder when packing: set it when \
+                     running `watt build`",
+                    entry.id,
+                    unset.join(", ")
+                )));
             }
-            .invalid(&format!(
-                "of service \"{}\" is \"{p}\": watt-pack needs the real folder when packing, \
-                 a placeholder cannot be used here",
-                entry.id
-            )))
+            Some(filled)
         }
+        other => other,
+    };
+    let folder = match (declared, &entry.autoload_path) {
         (Some(p), _) => values::resolve_path(&rt.root, p),
         (None, Some(folder)) => folder.clone(),
         (None, None) => {

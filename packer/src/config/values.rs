@@ -173,6 +173,40 @@ pub fn expand_plt_root(s: &str, root: &Path) -> String {
         .replace("{PLT_ROOT}", &root)
 }
 
+/// Replaces Watt's placeholders (`{NAME}`, `{{NAME}}`) with `env(NAME)`. Returns the text
+/// and the names `env` had no value for (replaced by `""`, as Watt does).
+pub fn fill_placeholders(s: &str, env: &dyn Fn(&str) -> Option<String>) -> (String, Vec<String>) {
+    let mut out = String::new();
+    let mut unset = Vec::new();
+    let mut rest = s;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open..];
+        let inner = after.trim_start_matches('{');
+        let braces = after.len() - inner.len();
+        let name_len = inner
+            .bytes()
+            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+            .count();
+        let tail = &inner[name_len..];
+        let closing = tail.len() - tail.trim_start_matches('}').len();
+        if name_len > 0 && braces <= 2 && closing >= 1 {
+            let closing = closing.min(2);
+            let name = &inner[..name_len];
+            match env(name) {
+                Some(v) => out.push_str(&v),
+                None => unset.push(name.to_string()),
+            }
+            rest = &inner[name_len + closing..];
+        } else {
+            out.push_str(&after[..braces]);
+            rest = &after[braces..];
+        }
+    }
+    out.push_str(rest);
+    (out, unset)
+}
+
 /// Watt's placeholder pattern `\{{1,2}([a-z0-9_]+)\}{1,2}` (case-insensitive): does `s` use one?
 pub fn has_placeholder(s: &str) -> bool {
     let bytes = s.as_bytes();
@@ -191,6 +225,14 @@ pub fn has_placeholder(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholders_fill_like_watt() {
+        let env = |k: &str| (k == "A").then(|| "x".to_string());
+        let (text, unset) = fill_placeholders("{A}-{{A}}-{B}-{}-{a b}-{", &env);
+        assert_eq!(text, "x-x--{}-{a b}-{");
+        assert_eq!(unset, ["B"]);
+    }
 
     #[test]
     fn placeholder_pattern() {

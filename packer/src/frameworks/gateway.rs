@@ -182,6 +182,7 @@ mod tests {
             server: ServerConfig::default(),
             graceful_shutdown: GracefulShutdownConfig::default(),
             services,
+            warnings: Vec::new(),
         }
     }
 

@@ -994,6 +994,7 @@ mod tests {
             server: Default::default(),
             graceful_shutdown: Default::default(),
             services: vec![s.clone()],
+            warnings: Vec::new(),
         };
         let err = Next.package(&s, &app_root).unwrap_err().to_string();
         assert!(err.contains("output: 'export'"), "{err}");

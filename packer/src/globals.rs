@@ -1,0 +1,230 @@
+//! `globalThis.platformatic` during builds, as Watt provides it.
+//!
+//! Watt runs every build command with a preload in `NODE_OPTIONS` (`packages/basic/lib/
+//! worker/child-manager.js` `inject()` adds `--import child-process.js`, which calls
+//! `updateGlobals({ ...data, events })` and registers `logger` and the setters), with the data
+//! of `getChildManagerContext()` plus `isBuilding: true` (`packages/basic/lib/capability.js`
+//! `buildWithCommand`). Apps read it through `@platformatic/globals` (`getGlobal()`,
+//! `isBuilding()`, `getBasePath()`, …), which throws for a field not registered in the
+//! `Symbol.for('plt.globals.fields')` set, so the preload registers every field there too.
+//!
+//! Here the preload is a `data:` module (nothing is written to the app) reading its data from
+//! `WATT_BUILD_GLOBALS`; every node process the build starts (Next's workers too) inherits both.
+
+use std::path::Path;
+
+use serde_json::{json, Map, Value};
+
+use crate::config::{ResolvedApp, ResolvedService};
+use crate::frameworks::{find_package, normalize_prefix, BuildCommand};
+
+/// The variable carrying the globals' data (JSON) to the preload.
+pub const DATA_VAR: &str = "WATT_BUILD_GLOBALS";
+
+/// Sets `globalThis.platformatic` before any user code runs. Setters are no-ops at build time
+/// (there is no running service for them to feed), `logger` writes to stderr, which the build
+/// log keeps.
+const PRELOAD: &str = r#"import { EventEmitter } from 'node:events'
+const data = JSON.parse(process.env.WATT_BUILD_GLOBALS || '{}')
+const fields = Symbol.for('plt.globals.fields')
+const g = (globalThis.platformatic ??= {})
+g[fields] ??= new Set()
+const levels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal']
+const min = Math.max(0, levels.indexOf(data.logLevel || 'info'))
+function makeLogger (bindings) {
+  const logger = { level: levels[min], child: b => makeLogger({ ...bindings, ...b }) }
+  levels.forEach((level, i) => {
+    logger[level] = (...args) => {
+      if (i < min) return
+      const msg = args.map(a => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ')
+      process.stderr.write(`[${bindings.name}] ${level}: ${msg}\n`)
+    }
+  })
+  return logger
+}
+const noop = () => {}
+const events = new EventEmitter()
+events.emitAndNotify = events.emit.bind(events)
+const values = {
+  ...data,
+  events,
+  logger: makeLogger({ name: data.applicationId }),
+  closing: false,
+  setOpenapiSchema: noop,
+  setGraphqlSchema: noop,
+  setConnectionString: noop,
+  setBasePath: noop,
+  setCustomHealthCheck: noop,
+  setCustomReadinessCheck: noop,
+  notifyConfig: noop
+}
+for (const [key, value] of Object.entries(values)) {
+  g[key] = value
+  g[fields].add(key)
+}
+"#;
+
+/// Adds the preload and its data to a service's build command.
+pub fn apply(command: &mut BuildCommand, app: &ResolvedApp, svc: &ResolvedService) {
+    let data = build_globals(app, svc, &|k| std::env::var(k).ok());
+    // A framework may already set NODE_OPTIONS for its build (Next's base path hook): keep it.
+    let existing = command
+        .env
+        .iter()
+        .position(|(k, _)| k == "NODE_OPTIONS")
+        .map(|i| command.env.remove(i).1)
+        .or_else(|| std::env::var("NODE_OPTIONS").ok());
+    command
+        .env
+        .push(("NODE_OPTIONS".into(), node_options(existing.as_deref())));
+    command.env.push((DATA_VAR.into(), data.to_string()));
+}
+
+/// `existing` with the preload appended (after the user's own flags, as Watt does not reorder
+/// them either).
+pub fn node_options(existing: Option<&str>) -> String {
+    let preload = format!("--import=data:text/javascript;base64,{}", base64(PRELOAD));
+    match existing.map(str::trim) {
+        Some(o) if !o.is_empty() => format!("{o} {preload}"),
+        _ => preload,
+    }
+}
+
+/// The fields Watt's `getChildManagerContext()` gives a build, with the values they have here.
+/// `config` is the service's config with `{PLACEHOLDERS}` filled from the build environment
+/// (then its `.env` values), as Watt loads it.
+pub fn build_globals(
+    app: &ResolvedApp,
+    svc: &ResolvedService,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Value {
+    let lookup = |name: &str| env(name).or_else(|| svc.dotenv.get(name).cloned());
+    let config = fill_placeholders(&svc.config, &lookup);
+    let base_path = normalize_prefix(svc.application.base_path.as_deref().unwrap_or(""));
+    let mut data = json!({
+        "isBuilding": true,
+        "id": svc.id,
+        "applicationId": svc.id,
+        "workerId": 0,
+        "root": file_url(&svc.path),
+        "basePath": base_path,
+        "config": if config.is_null() { json!({}) } else { config },
+        "applicationConfig": null,
+        "runtimeBasePath": null,
+        "isEntrypoint": app.entrypoint == svc.id,
+        "logLevel": "info",
+        "host": true,
+        "port": true,
+        "wantsAbsoluteUrls": false,
+        "exitOnUnhandledErrors": true,
+        "reuseTcpPorts": false,
+        "executable": "node",
+        "runtimeId": std::process::id(),
+    });
+    if svc.kind == crate::config::Kind::Next {
+        // packages/next/lib/capability.js getChildManagerContext.
+        data["wantsAbsoluteUrls"] = json!(true);
+        data["exitOnUnhandledErrors"] = json!(false);
+        if let Some(version) = next_version(&svc.path) {
+            data["nextVersion"] = version;
+        }
+    }
+    data
+}
+
+fn next_version(dir: &Path) -> Option<Value> {
+    let pkg = find_package(dir, "next")?.join("package.json");
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(pkg).ok()?).ok()?;
+    let version = json.get("version")?.as_str()?;
+    let mut parts = version.split(['.', '-']).map(|p| p.parse::<u64>().ok());
+    let major = parts.next()??;
+    let minor = parts.next().flatten();
+    let mut v = Map::new();
+    v.insert("major".into(), json!(major));
+    if let Some(minor) = minor {
+        v.insert("minor".into(), json!(minor));
+    }
+    Some(Value::Object(v))
+}
+
+/// Watt's placeholder rule: `{NAME}` (also `{{NAME}}`), unset names become `""`.
+fn fill_placeholders(value: &Value, env: &dyn Fn(&str) -> Option<String>) -> Value {
+    match value {
+        Value::String(s) => Value::String(fill(s, env)),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| fill_placeholders(v, env)).collect())
+        }
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| (k.clone(), fill_placeholders(v, env)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn fill(s: &str, env: &dyn Fn(&str) -> Option<String>) -> String {
+    crate::config::fill_placeholders(s, env).0
+}
+
+fn file_url(path: &Path) -> String {
+    let mut out = String::from("file://");
+    for b in path.to_string_lossy().bytes() {
+        if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn base64(s: &str) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(b.len().div_ceil(3) * 4);
+    for chunk in b.chunks(3) {
+        let n = (chunk[0] as u32) << 16
+            | (*chunk.get(1).unwrap_or(&0) as u32) << 8
+            | *chunk.get(2).unwrap_or(&0) as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Kind;
+    use crate::frameworks::testing;
+
+    #[test]
+    fn the_data_names_the_service_and_the_build() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut svc = testing::service(dir.path(), Kind::Node);
+        svc.config = json!({ "application": { "basePath": "/{PREFIX}/" } });
+        svc.application.base_path = Some("/shop/".into());
+        let app = testing::app(&svc);
+        let env = |k: &str| (k == "PREFIX").then(|| "shop".to_string());
+        let g = build_globals(&app, &svc, &env);
+        assert_eq!(g["isBuilding"], true);
+        assert_eq!(g["applicationId"], "web");
+        assert_eq!(g["basePath"], "/shop");
+        assert_eq!(g["config"]["application"]["basePath"], "/shop/");
+        assert!(g["root"].as_str().unwrap().starts_with("file:///"));
+        assert_eq!(g["isEntrypoint"], true);
+    }
+
+    #[test]
+    fn the_preload_goes_after_the_users_flags() {
+        let o = node_options(Some("--max-old-space-size=4096"));
+        assert!(o.starts_with("--max-old-space-size=4096 --import=data:text/javascript;base64,"));
+        assert_eq!(base64("ab"), "YWI=");
+    }
+}
