@@ -23,8 +23,8 @@ echo "== build (release, $TARGET, static)"
 export WATT_BIN="$PWD/target/$TARGET/release/watt"
 export WATT_STUB="$PWD/target/$TARGET/release/watt-stub"
 
-echo "== install examples"
-for ex in examples/*/; do
+echo "== install examples and test fixtures"
+for ex in examples/*/ tests/fixtures/*/; do
   if [[ -f "$ex/package-lock.json" ]]; then
     (cd "$ex" && npm ci --no-audit --no-fund --loglevel=error)
   fi

@@ -910,3 +910,90 @@ fn assert_runtime_dependencies_shipped(names: &[&str]) {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Roots from what the code imports (a laid-out node_modules, no install needed)
+
+/// `node_modules/<name>` with a package.json holding `deps`.
+fn laid_out(root: &Path, at: &str, name: &str, deps: &[&str]) {
+    let deps: serde_json::Map<String, serde_json::Value> = deps
+        .iter()
+        .map(|d| (d.to_string(), serde_json::Value::from("*")))
+        .collect();
+    write(
+        &root.join(at).join("package.json"),
+        &serde_json::json!({ "name": name, "version": "1.0.0", "dependencies": deps }).to_string(),
+    );
+    write(&root.join(at).join("index.js"), "");
+}
+
+#[test]
+fn a_service_without_package_json_imports_and_watt_packages_ship_as_node_resolves_them() {
+    let root = fresh_dir("imported-roots");
+    write(
+        &root.join("package.json"),
+        r#"{ "name": "app", "dependencies": { "ms": "*", "wattpm": "*" } }"#,
+    );
+    write(&root.join("web/bare/index.js"), "");
+    laid_out(&root, "node_modules/ms", "ms", &[]);
+    laid_out(
+        &root,
+        "node_modules/wattpm",
+        "wattpm",
+        &["@platformatic/foundation"],
+    );
+    laid_out(&root, "node_modules/hoisted", "hoisted", &[]);
+    laid_out(
+        &root,
+        "node_modules/@platformatic/control",
+        "@platformatic/control",
+        &["@platformatic/foundation"],
+    );
+    laid_out(
+        &root,
+        "node_modules/@platformatic/foundation",
+        "@platformatic/foundation",
+        &[],
+    );
+    let exclude: Vec<String> = ["wattpm", "@platformatic/foundation"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let service_dir = root.join("web/bare");
+    let imported = vec![
+        ("hoisted".to_string(), service_dir.clone()),
+        ("@platformatic/control".to_string(), service_dir.clone()),
+        ("not-installed".to_string(), service_dir.clone()),
+    ];
+    let c = production_closure(&ClosureRequest {
+        root: &root,
+        service_dir: &service_dir,
+        extra: &[],
+        exclude: &exclude,
+        imported: &imported,
+    })
+    .unwrap();
+    // `ms` from the root's package.json (the service has none); `hoisted` because it is
+    // imported; Watt's foundation because the imported control needs it; wattpm, only listed,
+    // does not ship; a miss is left to the import check.
+    assert_eq!(
+        names(&c),
+        [
+            "@platformatic/control",
+            "@platformatic/foundation",
+            "hoisted",
+            "ms"
+        ]
+    );
+
+    // Without the imports, only the declared, non-excluded dependency.
+    let c = production_closure(&ClosureRequest {
+        root: &root,
+        service_dir: &service_dir,
+        extra: &[],
+        exclude: &exclude,
+        imported: &[],
+    })
+    .unwrap();
+    assert_eq!(names(&c), ["ms"]);
+}

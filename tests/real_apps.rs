@@ -1,0 +1,189 @@
+//! Watt apps written the way real ones are, packed unmodified (`tests/fixtures/`, installed by
+//! ci/test.sh): dependencies reached by Node's resolution rather than declared, Watt's own
+//! packages used by the app, an import nothing provides, `globalThis.platformatic` during
+//! `next build`, and config keys watt-pack does not act on. Where the app runs under
+//! `wattpm start` too, the same routes answer the same there.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use watt_e2e::*;
+
+/// An installed fixture app (ci/test.sh runs `npm ci` in each one with a lockfile).
+fn fixture(name: &str, installed: bool) -> PathBuf {
+    let dir = repo().join("tests/fixtures").join(name);
+    assert!(
+        !installed || dir.join("node_modules").is_dir(),
+        "{} is not installed; run ci/test.sh (it runs `npm ci` in each fixture)",
+        dir.display()
+    );
+    dir
+}
+
+fn build(app: &Path, out: &Path) -> std::process::Output {
+    let node = node_bin();
+    watt(
+        &[
+            "build",
+            app.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--node",
+            node.to_str().unwrap(),
+        ],
+        app,
+    )
+}
+
+fn boot(root: &Path, port: u16) -> Running {
+    let mut cmd = Command::new(root.join("watt-stub"));
+    cmd.current_dir(root)
+        .env_clear()
+        .env("PATH", "/nonexistent")
+        .env("PORT", port.to_string());
+    Running::start(cmd)
+}
+
+fn json_get(url: &str) -> Value {
+    let (status, body) = get(url);
+    assert_eq!(status, 200, "GET {url}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {url}: {e}: {body}"))
+}
+
+const DEPS_ROUTES: &[&str] = &["/", "/hoisted", "/control"];
+
+fn deps_answers() -> Vec<Value> {
+    vec![
+        json!({ "service": "bare", "twoDays": 172_800_000 }),
+        json!({ "service": "hoisted", "escaped": "&lt;b&gt;watt&lt;/b&gt;" }),
+        json!({ "service": "control", "client": "function" }),
+    ]
+}
+
+#[test]
+fn dependencies_ship_the_way_node_resolves_them_and_answer_as_under_wattpm() {
+    let app = fixture("resolve-deps", true);
+    let work = tempfile::tempdir().unwrap();
+    let archive = work.path().join("deps.tar.zst");
+    let o = build(&app, &archive);
+    assert!(o.status.success(), "watt build failed\n{}", text(&o));
+    // A key of Watt's runtime config that watt-pack does not act on is named, with its file.
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("warning: `restartOnError` in")
+            && stderr.contains("resolve-deps/watt.json"),
+        "{stderr}"
+    );
+
+    let root = work.path().join("x");
+    extract(&archive, &root);
+    let nm = root.join("app/node_modules");
+    // `bare` has no package.json: the root's `ms` ships. `escape-html` is declared only by a
+    // workspace package that is no service, and ships because `hoisted` imports it.
+    assert!(nm.join("ms/package.json").is_file());
+    assert!(nm.join("escape-html/package.json").is_file());
+    assert!(!root.join("app/packages/helper").exists(), "not a service");
+    // Watt's packages: the imported one and what it needs ship, the runtime does not.
+    let control = nm.join("@platformatic/control");
+    assert!(control.join("package.json").is_file());
+    let foundation_nested = control.join("node_modules/@platformatic/foundation/package.json");
+    assert!(
+        foundation_nested.is_file() || nm.join("@platformatic/foundation/package.json").is_file(),
+        "@platformatic/control's @platformatic/foundation is missing"
+    );
+    for runtime in ["wattpm", "@platformatic/runtime", "@platformatic/node"] {
+        assert!(!nm.join(runtime).exists(), "{runtime} shipped");
+    }
+
+    let port = free_port();
+    let mut stub = boot(&root, port);
+    let base = format!("http://127.0.0.1:{port}");
+    stub.wait_ready(&format!("{base}/"), Duration::from_secs(60));
+    let packed: Vec<Value> = DEPS_ROUTES
+        .iter()
+        .map(|r| json_get(&format!("{base}{r}")))
+        .collect();
+    assert_eq!(packed, deps_answers(), "{}", stub.logs());
+    let (code, left) = stub.stop(Duration::from_secs(12));
+    assert_eq!(code, Some(0), "{}", stub.logs());
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+
+    // The same app under Watt itself.
+    let port = free_port();
+    let tools = repo().join(".cache/tools/bin");
+    let path = format!(
+        "{}:{}",
+        tools.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = Command::new(app.join("node_modules/.bin/wattpm"));
+    cmd.arg("start")
+        .current_dir(&app)
+        .env("PATH", path)
+        .env("PORT", port.to_string())
+        .stdin(Stdio::null());
+    let mut watt = Running::start(cmd);
+    let base = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    watt.wait_ready(&format!("{base}/"), Duration::from_secs(60));
+    eprintln!("wattpm start answering after {:?}", started.elapsed());
+    let under_watt: Vec<Value> = DEPS_ROUTES
+        .iter()
+        .map(|r| json_get(&format!("{base}{r}")))
+        .collect();
+    assert_eq!(under_watt, deps_answers(), "{}", watt.logs());
+    watt.stop(Duration::from_secs(20));
+}
+
+#[test]
+fn an_import_nothing_provides_fails_the_build_naming_file_specifier_and_service() {
+    let app = fixture("resolve-missing", false);
+    let work = tempfile::tempdir().unwrap();
+    let archive = work.path().join("missing.tar.zst");
+    let o = build(&app, &archive);
+    assert!(!o.status.success(), "the build passed\n{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("service \"api\": web/api/lib.js:2 imports `not-installed-anywhere`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("nodeOptions loads `./preload-that-is-not-there.mjs`"),
+        "{stderr}"
+    );
+    assert!(!archive.exists(), "an artifact was written");
+    assert_eq!(
+        std::fs::read_dir(work.path()).unwrap().count(),
+        0,
+        "left a partial file"
+    );
+}
+
+#[test]
+fn a_next_page_reads_platformatic_globals_during_next_build() {
+    let app = fixture("next-globals", true);
+    let work = tempfile::tempdir().unwrap();
+    let archive = work.path().join("next.tar.zst");
+    let started = Instant::now();
+    let o = build(&app, &archive);
+    assert!(o.status.success(), "watt build failed\n{}", text(&o));
+    eprintln!("watt build next-globals: {:?}", started.elapsed());
+
+    let root = work.path().join("x");
+    extract(&archive, &root);
+    let port = free_port();
+    let mut stub = boot(&root, port);
+    let url = format!("http://127.0.0.1:{port}/site");
+    stub.wait_ready(&url, Duration::from_secs(60));
+    let (status, html) = get(&url);
+    assert_eq!(status, 200, "{html}");
+    // Rendered by `next build` with Watt's build-time globals: the service's base path and id,
+    // isBuilding() true.
+    assert_eq!(strong(&html, "base").as_deref(), Some("/site"), "{html}");
+    assert_eq!(strong(&html, "building").as_deref(), Some("true"), "{html}");
+    assert_eq!(strong(&html, "id").as_deref(), Some("site"), "{html}");
+    let (code, _) = stub.stop(Duration::from_secs(12));
+    assert_eq!(code, Some(0), "{}", stub.logs());
+}
