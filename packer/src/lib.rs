@@ -1,9 +1,10 @@
 //! `watt-pack`: turns a Platformatic Watt application into one deployable artifact.
 //!
 //! Pipeline: [`config`] resolves the app → [`frameworks`] say how each service builds, and
-//! [`build`] runs those builds → each framework says what production needs and how it starts →
-//! [`closure`] adds each service's production dependencies → [`pack`] lays it all out as one
-//! [`tree::Tree`] with its manifest → a [`sink`] writes it (archive today).
+//! [`build`] runs those builds (with [`globals`] set) → each framework says what production
+//! needs and how it starts → [`imports`] finds what the service's code loads and [`closure`]
+//! adds its production dependencies → [`pack`] lays it all out as one [`tree::Tree`] with its
+//! manifest → [`verify`] checks every import resolves inside it → a [`sink`] writes it.
 
 pub mod build;
 pub mod closure;

@@ -1266,3 +1266,53 @@ fn output_is_deterministic() {
     let env_keys: Vec<&String> = resolved.services[0].env.keys().collect();
     assert_eq!(env_keys, ["A", "M", "Z"]);
 }
+
+#[test]
+fn keys_watt_pack_does_not_act_on_are_warnings_naming_key_and_file() {
+    let dir = app(&[
+        (
+            "watt.json",
+            r#"{
+                "$schema": "https://schemas.platformatic.dev/wattpm/3.0.0.json",
+                "entrypoint": "api",
+                "workers": 2,
+                "server": { "port": 3000, "https": { "key": "k" } },
+                "applications": [ { "id": "api", "path": "web/api", "workers": 3 } ]
+            }"#,
+        ),
+        (
+            "web/api/platformatic.json",
+            r#"{
+                "$schema": "https://schemas.platformatic.dev/@platformatic/service/3.0.0.json",
+                "server": { "healthCheck": { "enabled": true } },
+                "plugins": { "paths": ["routes"] }
+            }"#,
+        ),
+        ("web/api/routes/index.js", ""),
+    ]);
+    let resolved = ok(dir.path());
+    let got: Vec<(String, String)> = resolved
+        .warnings
+        .iter()
+        .map(|w| {
+            let file = w.file.file_name().unwrap().to_string_lossy().into_owned();
+            (w.key.clone(), file)
+        })
+        .collect();
+    let want = [
+        ("workers", "watt.json"),
+        ("server.https", "watt.json"),
+        ("applications[0].workers", "watt.json"),
+        ("server.healthCheck", "platformatic.json"),
+    ];
+    let want: Vec<(String, String)> = want
+        .iter()
+        .map(|(k, f)| (k.to_string(), f.to_string()))
+        .collect();
+    assert_eq!(got, want);
+    assert!(
+        resolved.warnings[0].to_string().contains("one process"),
+        "{}",
+        resolved.warnings[0]
+    );
+}

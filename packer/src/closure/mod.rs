@@ -22,7 +22,8 @@
 //! rest of the closure ships anyway: package managers never install them for their dependent,
 //! so an installed one belongs to someone else (often a devDependency, like typescript) and
 //! `npm install --omit=dev` would not have it. Excluded names are only left out as roots from
-//! package.json: imported by the service or needed by a shipped package, they ship.
+//! package.json: imported by the service or needed by a shipped package, they ship (when
+//! installed; a missing one is no error).
 //! A missing required dependency is an error naming it and who requires it.
 //!
 //! # Contract with the copier

@@ -163,6 +163,13 @@ impl Graph<'_> {
         let mut edges = Vec::new();
         for (name, &need) in &manifest.needs {
             check_name(name, real)?;
+            // Watt's runtime packages ship when a shipped package needs them, but one the
+            // install left out is the stub's to replace, not an error.
+            let need = if self.exclude.contains(name.as_str()) && need == Need::Required {
+                Need::Optional
+            } else {
+                need
+            };
             match resolve(real, name, need)? {
                 Some(edge) => edges.push(edge),
                 None if need != Need::Required => {}
