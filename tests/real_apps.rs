@@ -187,3 +187,63 @@ fn a_next_page_reads_platformatic_globals_during_next_build() {
     let (code, _) = stub.stop(Duration::from_secs(12));
     assert_eq!(code, Some(0), "{}", stub.logs());
 }
+
+#[test]
+fn watt_resolve_shows_the_warnings_and_marks_kinds_that_cannot_be_packed() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = [
+        (
+            "watt.json",
+            r#"{ "$schema": "https://schemas.platformatic.dev/wattpm/3.0.0.json",
+                 "entrypoint": "api", "workers": 2, "autoload": { "path": "web" } }"#,
+        ),
+        ("web/api/index.js", "export default 1\n"),
+        (
+            "web/db/platformatic.json",
+            r#"{ "$schema": "https://schemas.platformatic.dev/@platformatic/db/3.0.0.json",
+                 "db": { "connectionString": "sqlite://db.sqlite" } }"#,
+        ),
+    ];
+    for (rel, text) in files {
+        let p = dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    let o = watt(&["resolve", dir.path().to_str().unwrap()], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let line = |id: &str| {
+        out.lines()
+            .find(|l| l.trim_start().starts_with(id))
+            .unwrap_or_else(|| panic!("no line for {id}\n{out}"))
+            .to_string()
+    };
+    assert!(line("db").contains("(cannot be packed yet)"), "{out}");
+    assert!(!line("api").contains("cannot be packed"), "{out}");
+    assert!(
+        out.contains("warning: `workers` in") && out.contains("watt.json"),
+        "{out}"
+    );
+    assert!(out.contains("warning: `db` in"), "{out}");
+
+    let o = watt(
+        &["resolve", "--json", dir.path().to_str().unwrap()],
+        dir.path(),
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let packable: Vec<(String, bool)> = v["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["id"].as_str().unwrap().to_string(), s["packable"] == true))
+        .collect();
+    assert_eq!(
+        packable,
+        [("api".to_string(), true), ("db".to_string(), false)]
+    );
+    assert!(v["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|w| w["key"] == "workers"));
+}
