@@ -57,7 +57,7 @@ const DEPS_ROUTES: &[&str] = &["/", "/hoisted", "/control"];
 fn deps_answers() -> Vec<Value> {
     vec![
         json!({ "service": "bare", "twoDays": 172_800_000 }),
-        json!({ "service": "hoisted", "escaped": "&lt;b&gt;watt&lt;/b&gt;" }),
+        json!({ "service": "hoisted", "escaped": "&lt;b&gt;watt&lt;/b&gt;", "equal": true }),
         json!({ "service": "control", "client": "function" }),
     ]
 }
@@ -84,6 +84,8 @@ fn dependencies_ship_the_way_node_resolves_them_and_answer_as_under_wattpm() {
     // workspace package that is no service, and ships because `hoisted` imports it.
     assert!(nm.join("ms/package.json").is_file());
     assert!(nm.join("escape-html/package.json").is_file());
+    // Imported only by a route file loaded from a folder listing, declared nowhere.
+    assert!(nm.join("dequal/package.json").is_file());
     assert!(!root.join("app/packages/helper").exists(), "not a service");
     // Watt's packages: the imported one and what it needs ship, the runtime does not.
     let control = nm.join("@platformatic/control");

@@ -96,8 +96,8 @@ pub fn pack(input: PackInput<'_>) -> Result<PackedApp> {
     for (svc, package) in &input.services {
         ship_files(&mut tree, root, package)
             .with_context(|| format!("cannot pack service \"{}\"", svc.id))?;
-        let found = ServiceImports::scan(svc, package)?;
-        let imported = found.reached.packages();
+        let found = ServiceImports::scan(svc, package, root)?;
+        let imported = found.packages();
         imports.push(found);
         if !package.ship_dependencies {
             services.push(manifest_service(app, svc, package)?);

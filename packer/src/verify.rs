@@ -7,7 +7,7 @@
 //! The resolution runs on the [`Tree`] the sinks will write, not on the build machine, so a
 //! package that is installed on the host but was not shipped is caught too.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::config::ResolvedService;
 use crate::frameworks::{Package, StartPlan};
-use crate::imports::{self, How, Reached};
+use crate::imports::{self, BareImport, How, Reached};
 use crate::tree::{self, Entry, Source, Tree};
 
 /// What one service's own code loads, found before packing (the closure ships it) and checked
@@ -27,6 +27,10 @@ pub struct ServiceImports {
     /// The service folder (host).
     pub dir: PathBuf,
     pub reached: Reached,
+    /// Bare imports of shipped code files nothing reached imports (see [`imports::loose`]).
+    pub loose: Vec<BareImport>,
+    /// The devDependencies of the service's nearest package.json: never roots from `loose`.
+    pub dev: BTreeSet<String>,
     /// `--import`/`--require`/`--loader` values of `nodeOptions`, resolved from the service folder.
     pub flags: Vec<String>,
 }
@@ -34,7 +38,7 @@ pub struct ServiceImports {
 impl ServiceImports {
     /// Scans the files the service runs: its start entry, plugins or request handler build,
     /// the script `commands.production` runs, and its preloads.
-    pub fn scan(svc: &ResolvedService, package: &Package) -> Result<ServiceImports> {
+    pub fn scan(svc: &ResolvedService, package: &Package, root: &Path) -> Result<ServiceImports> {
         let mut entries: Vec<PathBuf> = svc.preload.clone();
         match &package.start {
             StartPlan::Node { entry, .. } => entries.push(entry.clone()),
@@ -59,12 +63,47 @@ impl ServiceImports {
             })?),
             None => Vec::new(),
         };
+        let reached = imports::reach(&entries, &svc.path);
+        let loose = imports::loose(&package.ship, &reached);
+        let dev = svc
+            .path
+            .ancestors()
+            .take_while(|d| d.starts_with(root))
+            .find_map(|d| std::fs::read_to_string(d.join("package.json")).ok())
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .and_then(|v| {
+                v.get("devDependencies")
+                    .and_then(Value::as_object)
+                    .map(|o| o.keys().cloned().collect())
+            })
+            .unwrap_or_default();
         Ok(ServiceImports {
             id: svc.id.clone(),
             dir: svc.path.clone(),
-            reached: imports::reach(&entries, &svc.path),
+            reached,
+            loose,
+            dev,
             flags,
         })
+    }
+
+    /// The packages the closure must ship for this code: everything reached imports, plus what
+    /// the other shipped files import unless it is a devDependency. Sorted, each with the
+    /// folder Node starts looking from.
+    pub fn packages(&self) -> Vec<(String, PathBuf)> {
+        let mut out = self.reached.packages();
+        let mut seen: BTreeSet<String> = out.iter().map(|(n, _)| n.clone()).collect();
+        for b in &self.loose {
+            let Some(name) = imports::package_name(&b.specifier) else {
+                continue;
+            };
+            if !self.dev.contains(name) && seen.insert(name.to_string()) {
+                let dir = b.file.parent().unwrap_or(Path::new("/")).to_path_buf();
+                out.push((name.to_string(), dir));
+            }
+        }
+        out.sort();
+        out
     }
 }
 
@@ -138,6 +177,29 @@ pub fn check(tree: &Tree, root: &Path, app_dir: &str, services: &[ServiceImports
                         b.line,
                         b.specifier
                     ),
+                );
+            }
+        }
+        for b in &svc.loose {
+            let Ok(file) = tree::artifact_path(app_dir, root, &b.file) else {
+                continue;
+            };
+            if let Err(why) = r.resolve(&b.specifier, parent(&file), b.how) {
+                let dev = imports::package_name(&b.specifier).is_some_and(|n| svc.dev.contains(n));
+                eprintln!(
+                    "watt: warning: service \"{}\": {}:{} imports `{}`, which does not resolve \
+                     inside the artifact: {why}. Nothing the service starts imports this file{}, \
+                     so it may never run; if it does (a folder of routes loaded at run time), \
+                     the service will fail there",
+                    svc.id,
+                    shown(&b.file),
+                    b.line,
+                    b.specifier,
+                    if dev {
+                        " and the package is a devDependency"
+                    } else {
+                        ""
+                    }
                 );
             }
         }

@@ -122,6 +122,78 @@ pub fn reach(entries: &[PathBuf], confine: &Path) -> Reached {
     out
 }
 
+/// The bare imports of the code files below `dirs` that `reached` did not reach: files that
+/// ship but that nothing the service starts imports by a literal path (routes loaded by
+/// `@fastify/autoload`, scripts). Whether they run is unknown, so the caller ships what they
+/// import when it is installed and no devDependency, and only warns about misses. Tests,
+/// mocks, `*.test.*`, `*.spec.*`, `*.config.*` and type declarations are left out: they never
+/// run in production.
+pub fn loose(dirs: &[PathBuf], reached: &Reached) -> Vec<BareImport> {
+    const MAX_FILES: usize = 10_000;
+    let reached: BTreeSet<&Path> = reached.files.iter().map(PathBuf::as_path).collect();
+    let mut files = Vec::new();
+    let mut stack: Vec<PathBuf> = dirs.iter().filter(|d| d.is_dir()).cloned().collect();
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut entries: Vec<_> = entries.flatten().collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
+                let skip = name.starts_with('.')
+                    || matches!(
+                        name.as_str(),
+                        "node_modules" | "test" | "tests" | "__tests__" | "__mocks__"
+                    );
+                if !skip {
+                    stack.push(e.path());
+                }
+            } else if ft.is_file() && runs_in_production(&name) {
+                let path = std::fs::canonicalize(e.path()).unwrap_or_else(|_| e.path());
+                if !reached.contains(path.as_path()) && files.len() < MAX_FILES {
+                    files.push(path);
+                }
+            }
+        }
+    }
+    files.sort();
+    let mut out = Vec::new();
+    for file in files {
+        let Ok(bytes) = std::fs::read(&file) else {
+            continue;
+        };
+        let ext = file.extension().and_then(|e| e.to_str()).unwrap_or("");
+        let typescript = matches!(ext, "ts" | "mts" | "cts" | "tsx");
+        for import in imports(&String::from_utf8_lossy(&bytes), typescript) {
+            if package_name(&import.specifier).is_some() {
+                out.push(BareImport {
+                    file: file.clone(),
+                    specifier: import.specifier,
+                    how: import.how,
+                    line: import.line,
+                    in_try: import.in_try,
+                });
+            }
+        }
+    }
+    out
+}
+
+fn runs_in_production(name: &str) -> bool {
+    let Some((stem, ext)) = name.rsplit_once('.') else {
+        return false;
+    };
+    CODE_EXTS.contains(&ext)
+        && !stem.ends_with(".d")
+        && !stem.ends_with(".test")
+        && !stem.ends_with(".spec")
+        && !stem.ends_with(".config")
+        && !stem.contains(".config.")
+}
+
 fn in_node_modules(file: &Path, confine: &Path) -> bool {
     file.strip_prefix(confine)
         .map(|rel| rel.components().any(|c| c.as_os_str() == "node_modules"))
@@ -337,5 +409,16 @@ mod tests {
         assert_eq!(r.missing_files[0].specifier, "../missing.js");
         let names: Vec<_> = r.packages().into_iter().map(|(n, _)| n).collect();
         assert_eq!(names, ["x", "y", "z"]);
+
+        // Shipped files nothing imports, minus what never runs in production.
+        write("svc/routes/users.js", "import 'autoloaded-dep'");
+        write("svc/test/a.test.js", "import 'test-only'");
+        write("svc/lib/x.spec.ts", "import 'spec-only'");
+        write("svc/types.d.ts", "import 'types-only'");
+        let loose: Vec<_> = loose(std::slice::from_ref(&svc), &r)
+            .into_iter()
+            .map(|b| b.specifier)
+            .collect();
+        assert_eq!(loose, ["autoloaded-dep", "never"]);
     }
 }
