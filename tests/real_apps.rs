@@ -56,7 +56,7 @@ const DEPS_ROUTES: &[&str] = &["/", "/hoisted", "/control"];
 
 fn deps_answers() -> Vec<Value> {
     vec![
-        json!({ "service": "bare", "twoDays": 172_800_000 }),
+        json!({ "service": "bare", "twoDays": 172_800_000, "preloaded": "root preload" }),
         json!({ "service": "hoisted", "escaped": "&lt;b&gt;watt&lt;/b&gt;", "equal": true }),
         json!({ "service": "control", "client": "function" }),
     ]

@@ -96,6 +96,11 @@ pub fn pack(input: PackInput<'_>) -> Result<PackedApp> {
     for (svc, package) in &input.services {
         ship_files(&mut tree, root, package)
             .with_context(|| format!("cannot pack service \"{}\"", svc.id))?;
+        // A preload outside the service folder (the runtime's, at the app root) ships too.
+        for p in svc.preload.iter().filter(|p| !p.starts_with(&svc.path)) {
+            tree.add_file(&rel(root, p)?, p)
+                .with_context(|| format!("service \"{}\": cannot pack its preload", svc.id))?;
+        }
         let found = ServiceImports::scan(svc, package, root)?;
         let imported = found.packages();
         imports.push(found);

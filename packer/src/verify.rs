@@ -33,6 +33,8 @@ pub struct ServiceImports {
     pub dev: BTreeSet<String>,
     /// `--import`/`--require`/`--loader` values of `nodeOptions`, resolved from the service folder.
     pub flags: Vec<String>,
+    /// The service's preload files (host paths): each must be a file of the artifact.
+    pub preload: Vec<PathBuf>,
 }
 
 impl ServiceImports {
@@ -84,6 +86,7 @@ impl ServiceImports {
             loose,
             dev,
             flags,
+            preload: svc.preload.clone(),
         })
     }
 
@@ -177,6 +180,17 @@ pub fn check(tree: &Tree, root: &Path, app_dir: &str, services: &[ServiceImports
                         b.line,
                         b.specifier
                     ),
+                );
+            }
+        }
+        for p in &svc.preload {
+            let shipped = tree::artifact_path(app_dir, root, p)
+                .ok()
+                .is_some_and(|f| r.is_file(&f));
+            if !shipped {
+                report(
+                    false,
+                    format!("the preload {} is not in the artifact", shown(p)),
                 );
             }
         }
