@@ -156,6 +156,7 @@ pub fn pack(input: PackInput<'_>) -> Result<PackedApp> {
             runtime_ms: app.graceful_shutdown.runtime_ms,
             application_ms: app.graceful_shutdown.application_ms,
         },
+        health: m::Health::default(),
         services,
     };
     check_static_assets(&tree, &manifest)?;
@@ -335,6 +336,8 @@ fn manifest_service(
             })?,
         base_path: svc.application.base_path.clone(),
         static_assets,
+        restart_on_error_ms: m::DEFAULT_RESTART_MS,
+        workers: 1,
     })
 }
 

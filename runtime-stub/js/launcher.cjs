@@ -28,12 +28,39 @@ const config = process.env.WATT_LAUNCH ? JSON.parse(process.env.WATT_LAUNCH) : u
 delete process.env.WATT_LAUNCH
 
 let listened = false
+// What serves the stub's socket, closed on SIGTERM the way Watt stops an application.
+let served
+let fastifyApp
+
+if (config) {
+  // Registered before the service's code runs, so a service that handles SIGTERM itself (or
+  // removes every listener) decides on its own.
+  process.on('SIGTERM', function wattStop () {
+    if (process.listeners('SIGTERM').some((l) => l !== wattStop)) return
+    close().then(() => process.exit(0), (err) => {
+      console.error(err)
+      process.exit(1)
+    })
+  })
+}
+
+// Fastify's close() runs the onClose hooks; a node:http server stops accepting, finishes the
+// requests in flight and closes idle keep-alive connections.
+async function close () {
+  if (fastifyApp) return fastifyApp.close()
+  if (!served) return
+  await new Promise((resolve) => {
+    served.close(() => resolve())
+    served.closeIdleConnections?.()
+  })
+}
 
 if (config) {
   const listen = net.Server.prototype.listen
   net.Server.prototype.listen = function (...args) {
     if (listened) return listen.apply(this, args)
     listened = true
+    served = this
     // Whatever port, host or path was asked for, serve the stub's socket; keep the callback.
     const cb = typeof args[args.length - 1] === 'function' ? [args[args.length - 1]] : []
     this.once('listening', ready)
@@ -102,6 +129,7 @@ function isFastify (app) {
 }
 
 function listenFastify (app) {
+  fastifyApp = app
   // Redirected to fd 3; the values only keep Fastify from resolving `localhost`.
   return app.listen({ port: 0, host: '127.0.0.1' })
 }

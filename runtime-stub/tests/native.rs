@@ -360,7 +360,9 @@ fn the_gateway_routes_rewrites_and_forwards() {
 
 #[test]
 fn a_dead_service_is_reported_and_answered_for() {
-    let app = gateway_app();
+    let mut app = gateway_app();
+    // restartOnError: false; restarts are tested in supervision.rs.
+    app.manifest["services"][1]["restartOnErrorMs"] = json!(0);
     let mut run = app.start(&[]);
     run.ready();
     assert_eq!(run.body("/api/die"), "bye");

@@ -11,13 +11,13 @@ use hyper::header::{
     HeaderMap, HeaderName, HeaderValue, CONNECTION, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION,
     TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
 };
-use hyper::{Request, Response, StatusCode, Uri, Version};
+use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
 use super::{bad_gateway, empty, json_error, Body, BoxError};
 
-pub type Client = hyper_util::client::legacy::Client<HttpConnector, Incoming>;
+pub type Client = hyper_util::client::legacy::Client<HttpConnector, Body>;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -62,14 +62,31 @@ pub async fn forward(
     *req.uri_mut() = uri;
     *req.version_mut() = Version::HTTP_11;
 
-    let mut resp = match client.request(req).await {
-        Ok(resp) => resp,
-        Err(e) => {
-            return bad_gateway(&format!(
-                "service \"{id}\" is not reachable: {}",
-                root_cause(&e)
-            ))
-        }
+    // A pooled connection can be closed by a process that is being replaced (rolling restart)
+    // just as a request goes out on it: a request without a body that is safe to repeat is
+    // sent once more, on a fresh connection.
+    let again = (client_side.is_none()
+        && matches!(
+            req.method(),
+            &Method::GET | &Method::HEAD | &Method::OPTIONS
+        )
+        && http_body::Body::is_end_stream(req.body()))
+    .then(|| {
+        let mut copy = Request::new(empty());
+        *copy.method_mut() = req.method().clone();
+        *copy.uri_mut() = req.uri().clone();
+        *copy.version_mut() = req.version();
+        *copy.headers_mut() = req.headers().clone();
+        copy
+    });
+    let req = req.map(|body| body.map_err(BoxError::from).boxed());
+    let mut resp = match (client.request(req).await, again) {
+        (Ok(resp), _) => resp,
+        (Err(_), Some(copy)) => match client.request(copy).await {
+            Ok(resp) => resp,
+            Err(e) => return unreachable(id, &e),
+        },
+        (Err(e), None) => return unreachable(id, &e),
     };
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         if let Some(client_side) = client_side {
@@ -88,6 +105,13 @@ pub async fn forward(
     }
     strip_hop_by_hop(resp.headers_mut());
     resp.map(|body| body.map_err(BoxError::from).boxed())
+}
+
+fn unreachable(id: &str, e: &(dyn std::error::Error + 'static)) -> Response<Body> {
+    bad_gateway(&format!(
+        "service \"{id}\" is not reachable: {}",
+        root_cause(e)
+    ))
 }
 
 /// The `Upgrade` value of an HTTP/1.1 upgrade request (`Connection: upgrade`).
