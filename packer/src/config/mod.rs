@@ -10,6 +10,7 @@ mod files;
 mod model;
 mod runtime;
 mod services;
+mod supervision;
 mod values;
 
 use std::path::{Path, PathBuf};
@@ -77,6 +78,7 @@ pub fn resolve(dir: &Path) -> Result<ResolvedApp, ConfigError> {
         entrypoint_reason,
         server: plan.runtime.server,
         graceful_shutdown: plan.runtime.graceful_shutdown,
+        supervision: plan.supervision,
         services,
     })
 }
@@ -85,6 +87,7 @@ struct Plan {
     runtime: RuntimeLevel,
     entries: Vec<Entry>,
     entrypoint: Option<String>,
+    supervision: SupervisionConfig,
     /// Where `wattpm resolve` clones services that only have a `url`.
     external_base: PathBuf,
 }
@@ -126,10 +129,12 @@ fn runtime_plan(
     let entries = services::collect_entries(obj, root, config_file, &external_base)?;
     let entrypoint =
         values::opt_string(obj, "entrypoint", at("entrypoint"))?.filter(|e| !e.is_empty());
+    let supervision = supervision::read(obj, &entries, config_file)?;
     Ok(Plan {
         runtime,
         entries,
         entrypoint,
+        supervision,
         external_base,
     })
 }
@@ -188,14 +193,17 @@ fn single_service_plan(
             Value::String(name.to_string_lossy().into_owned()),
         );
     }
+    let entries = vec![Entry {
+        id,
+        fields,
+        origin: "runtime.application".into(),
+        autoload_path: Some(root.to_path_buf()),
+    }];
+    let supervision = supervision::read(rt, &entries, config_file)?;
     Ok(Plan {
         runtime,
-        entries: vec![Entry {
-            id,
-            fields,
-            origin: "runtime.application".into(),
-            autoload_path: Some(root.to_path_buf()),
-        }],
+        supervision,
+        entries,
         // Watt names the only service as entrypoint; reported as such rather than as explicit.
         entrypoint: None,
         external_base: root.join("external"),
