@@ -191,7 +191,7 @@ mod tests {
             ),
             (json!({ "metrics": 3 }), json!([]), "`metrics`"),
         ] {
-            let err = read_json(rt, apps).err().expect(want).to_string();
+            let err = read_json(rt, apps).expect_err(want).to_string();
             assert!(err.contains(want), "{err}");
         }
     }
