@@ -90,8 +90,10 @@ fn ten_thousand_lines_from_several_writers_arrive_once_and_whole() {
         "index.js",
         "require('http').createServer((q, s) => s.end('ok')).listen()",
     );
-    // Main thread, a worker thread and a child process write in bursts to the same pipes;
-    // some lines are written in pieces; the last one right before process.exit().
+    // Main thread and a worker thread write in bursts to stdout, a child process to the same
+    // stderr pipe (on one pipe, another process's line could land between the pieces of a
+    // line written in parts, whoever reads it); some lines are written in pieces; the last
+    // one right before process.exit().
     let bursty = app.node_service(
         "bursty",
         "index.js",
@@ -99,7 +101,7 @@ fn ten_thousand_lines_from_several_writers_arrive_once_and_whole() {
 const { Worker } = require('node:worker_threads')
 const { spawn } = require('node:child_process')
 const burst = (tag, from, to) => { for (let i = from; i < to; i++) console.log(`${tag}-${i}-` + 'z'.repeat(i % 300)) }
-const child = spawn(process.execPath, ['-e', "for (let i = 0; i < 3000; i++) console.log('child-' + i + '-' + 'z'.repeat(i % 300))"], { stdio: 'inherit' })
+const child = spawn(process.execPath, ['-e', "for (let i = 0; i < 3000; i++) console.error('child-' + i + '-' + 'z'.repeat(i % 300))"], { stdio: 'inherit' })
 const worker = new Worker("const b = (f, t) => { for (let i = f; i < t; i++) console.log('thread-' + i + '-' + 'z'.repeat(i % 300)) }; b(0, 1500); setTimeout(() => b(1500, 3000), 30)", { eval: true })
 const workerDone = new Promise((resolve) => worker.on('exit', resolve))
 const childDone = new Promise((resolve) => child.on('exit', resolve))
