@@ -151,6 +151,15 @@ impl Svc {
         !self.workers.is_empty() && self.workers.iter().all(|w| w.life.phase == Phase::Failed)
     }
 
+    /// Done with its first start: failed for good, or ready with no worker still starting.
+    fn booted(&self) -> bool {
+        let starting = self
+            .workers
+            .iter()
+            .any(|w| matches!(w.life.phase, Phase::Starting { .. }));
+        self.failed() || (self.ready() && !starting)
+    }
+
     fn running(&self) -> bool {
         self.workers.iter().any(|w| w.pid.is_some())
     }
@@ -400,11 +409,7 @@ impl Supervisor {
                 }
             }
             self.publish();
-            let settled = |sup: &Self| {
-                level
-                    .iter()
-                    .all(|&i| sup.svcs[i].ready() || sup.svcs[i].failed())
-            };
+            let settled = |sup: &Self| level.iter().all(|&i| sup.svcs[i].booted());
             self.wait_until(None, settled).await?;
         }
         Ok(())
