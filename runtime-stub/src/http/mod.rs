@@ -103,6 +103,8 @@ pub struct Mesh {
     client: proxy::Client,
     /// Where the gateway's requests are counted.
     metrics: Option<Arc<crate::health::Metrics>>,
+    /// `WATT_TRUST_PROXY`: keep clients' `X-Forwarded-*` (see `proxy::add_forwarded`).
+    trust_proxy: bool,
 }
 
 /// Where a request comes from.
@@ -120,6 +122,8 @@ impl Mesh {
             targets,
             client: proxy::client(),
             metrics,
+            trust_proxy: std::env::var("WATT_TRUST_PROXY")
+                .is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes")),
         }
     }
 
@@ -180,7 +184,7 @@ impl Mesh {
         let t = &self.targets[i];
         match (t.state(), t.process) {
             (State::Up, Some(addr)) => {
-                proxy::forward(&self.client, &t.id, addr, req, ctx.peer).await
+                proxy::forward(&self.client, &t.id, addr, req, ctx.peer, self.trust_proxy).await
             }
             _ => self.unavailable(i),
         }
