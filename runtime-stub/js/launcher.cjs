@@ -31,6 +31,8 @@ let listened = false
 // What serves the stub's socket, closed on SIGTERM the way Watt stops an application.
 let served
 let fastifyApp
+// A `close` export, which Watt's node capability calls first when it stops the application.
+let appClose
 
 if (config) {
   // Registered before the service's code runs, so a service that handles SIGTERM itself (or
@@ -44,9 +46,11 @@ if (config) {
   })
 }
 
-// Fastify's close() runs the onClose hooks; a node:http server stops accepting, finishes the
+// As Watt's node capability (`packages/node/lib/capability.js` stop()): an exported close()
+// first, then Fastify's close() (its onClose hooks run); a node:http server stops accepting, finishes the
 // requests in flight and closes idle keep-alive connections.
 async function close () {
+  if (appClose) await appClose()
   if (fastifyApp) return fastifyApp.close()
   if (!served) return
   await new Promise((resolve) => {
@@ -103,6 +107,8 @@ async function start ({ id, start }) {
 
   // Watt's node capability.
   const mod = await import(pathToFileURL(start.entry).href)
+  const closeExport = mod.close
+  if (typeof closeExport === 'function') appClose = closeExport
   if (listened) return // a script that listens by itself
   const factory = [mod.create, mod.build, mod.default?.create, mod.default?.build]
     .find((f) => typeof f === 'function')

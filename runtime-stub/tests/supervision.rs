@@ -554,3 +554,46 @@ fn a_manifest_path_outside_the_artifact_is_refused() {
         );
     }
 }
+
+#[test]
+fn sigterm_calls_an_exported_close_then_closes_the_server_like_watt() {
+    let mut app = App::new("api");
+    app.node_service(
+        "api",
+        "index.mjs",
+        r#"
+import fs from 'node:fs'
+import http from 'node:http'
+import path from 'node:path'
+const root = path.resolve(import.meta.dirname, '../..')
+export const create = () => http.createServer((req, res) => res.end('ok'))
+export async function close () {
+  await new Promise((r) => setTimeout(r, 50))
+  fs.writeFileSync(path.join(root, 'closed'), 'by close()')
+}
+"#,
+    );
+    let mut run = app.start(&[]);
+    run.ready();
+    assert_eq!(run.body("/"), "ok");
+    run.signal(Signal::SIGTERM);
+    assert_eq!(
+        run.wait(Duration::from_secs(10)).code(),
+        Some(0),
+        "{}",
+        run.output()
+    );
+    assert_eq!(
+        std::fs::read_to_string(app.root().join("closed"))
+            .ok()
+            .as_deref(),
+        Some("by close()"),
+        "{}",
+        run.output()
+    );
+    assert!(
+        !run.stderr().contains("did not stop within"),
+        "{}",
+        run.output()
+    );
+}
