@@ -25,5 +25,17 @@ if [[ ! -x "$TOOLS/bin/node" ]] || [[ "$("$TOOLS/bin/node" --version)" != "v$NOD
   ln -sf ../node_modules/pnpm/bin/pnpm.cjs "$TOOLS/bin/pnpm"
 fi
 export PATH="$TOOLS/bin:$PATH"
+
+# kubernetes-validate (PyPI) checks `watt k8s` output offline, in its own venv.
+if [[ ! -x "$TOOLS/bin/kubernetes-validate" ]]; then
+  echo "setup: installing kubernetes-validate into $TOOLS/py" >&2
+  if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+  fi
+  python3 -m venv "$TOOLS/py"
+  "$TOOLS/py/bin/pip" install --quiet --disable-pip-version-check kubernetes-validate >&2
+  mkdir -p "$TOOLS/bin"
+  ln -sf ../py/bin/kubernetes-validate "$TOOLS/bin/kubernetes-validate"
+fi
 export NEXT_TELEMETRY_DISABLED=1 ASTRO_TELEMETRY_DISABLED=1
 export npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false

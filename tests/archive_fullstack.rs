@@ -3,7 +3,7 @@
 //! API and a gateway) into an archive, extracted into a fresh folder and booted with no node on
 //! PATH. Through the gateway: pages rendered at request time with data fetched from the API over
 //! `http://api.plt.local`, the API's JSON, Next's hashed static assets (answered by the stub:
-//! strong ETag, 304, Range, immutable caching) and `public/` files, a WebSocket echo, a 502
+//! strong ETag, 304, Range, immutable caching) and `public/` files, a WebSocket echo, a 503
 //! naming a stopped upstream, and a clean SIGTERM.
 
 use std::io::Read;
@@ -388,7 +388,7 @@ fn fullstack_example_serves_next_and_the_api_through_the_gateway_and_stops_clean
 }
 
 #[test]
-fn a_stopped_upstream_gets_a_502_that_names_it() {
+fn a_crashed_upstream_gets_a_503_that_names_it_then_comes_back() {
     let work = tempfile::tempdir().unwrap();
     let (root, stub, base) = boot(work.path(), "Forge");
     let api = api_pid(&stub, &root);
@@ -404,9 +404,9 @@ fn a_stopped_upstream_gets_a_502_that_names_it() {
             .timeout(Duration::from_secs(5))
             .call()
         {
-            Err(ureq::Error::Status(502, r)) => {
+            Err(ureq::Error::Status(503, r)) => {
                 let body = r.into_string().unwrap_or_default();
-                assert!(body.contains("api"), "the 502 names the upstream: {body}");
+                assert!(body.contains("api"), "the 503 names the upstream: {body}");
                 break;
             }
             Ok(r) => seen.push(format!("{}", r.status())),
@@ -415,7 +415,21 @@ fn a_stopped_upstream_gets_a_502_that_names_it() {
         }
         assert!(
             Instant::now() < deadline,
-            "no 502 after the API was killed; got {seen:?}\n{}",
+            "no 503 after the API was killed; got {seen:?}\n{}",
+            stub.logs()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // The stub restarts it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ureq::get(&format!("{base}/api/products"))
+        .timeout(Duration::from_secs(5))
+        .call()
+        .is_err()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the API did not come back\n{}",
             stub.logs()
         );
         std::thread::sleep(Duration::from_millis(50));

@@ -36,6 +36,9 @@ pub struct AppManifest {
     pub entrypoint: String,
     pub server: Server,
     pub graceful_shutdown: GracefulShutdown,
+    /// The health and metrics server (Watt's `metrics` / `healthProbes`).
+    #[serde(default)]
+    pub health: Health,
     /// Services in the order the config lists them; `dependencies` give the start order.
     pub services: Vec<Service>,
 }
@@ -87,6 +90,53 @@ impl Default for GracefulShutdown {
     }
 }
 
+/// Default port of the health server (Watt's).
+pub const DEFAULT_HEALTH_PORT: u16 = 9090;
+
+/// The health server: `/ready`, `/status` and (unless `metrics` is off) `/metrics`, on
+/// `hostname:port` (Watt's defaults: `0.0.0.0:9090`). Both fields are placeholder-aware;
+/// `WATT_HEALTH_ADDR` (`host:port`, or `off`) in the stub's environment overrides them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Health {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub hostname: Option<String>,
+    #[serde(default)]
+    pub port: Option<String>,
+    /// Serve `/metrics` (Watt's `metrics: false` turns it off, the probes stay).
+    #[serde(default = "yes")]
+    pub metrics: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn default_restart_ms() -> u64 {
+    DEFAULT_RESTART_MS
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            hostname: None,
+            port: None,
+            metrics: true,
+        }
+    }
+}
+
+/// First restart delay of a crashed service when `restartOnError` is `true` (or unset); it
+/// doubles on every crash in a row.
+pub const DEFAULT_RESTART_MS: u64 = 100;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Service {
@@ -114,6 +164,13 @@ pub struct Service {
     /// path names a file here is answered by the stub, everything else goes to the process.
     #[serde(default)]
     pub static_assets: Option<StaticAssets>,
+    /// Watt's `restartOnError` for this service (its own, else the runtime's): `0` never
+    /// restarts a crashed process; otherwise the first backoff delay in ms, doubling per crash.
+    #[serde(default = "default_restart_ms")]
+    pub restart_on_error_ms: u64,
+    /// Processes serving the service's one listener (Watt's `workers`).
+    #[serde(default = "one")]
+    pub workers: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

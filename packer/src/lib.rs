@@ -12,6 +12,7 @@ pub mod config;
 pub mod frameworks;
 pub mod globals;
 pub mod imports;
+pub mod k8s;
 pub mod node_runtime;
 pub mod pack;
 pub mod sink;

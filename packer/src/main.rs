@@ -37,6 +37,25 @@ enum Cmd {
         #[arg(short, long)]
         jobs: Option<usize>,
     },
+    /// Write Kubernetes manifests (Deployment, Service) for the app's image.
+    K8s {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// The image reference, e.g. registry.example.com/shop:1.2.3.
+        #[arg(long)]
+        image: String,
+        /// Output folder (created).
+        #[arg(short, long, default_value = "k8s")]
+        output: PathBuf,
+        #[arg(long, default_value_t = 2)]
+        replicas: u32,
+        /// Numeric uid (and gid) the image runs as.
+        #[arg(long, default_value_t = 65532)]
+        user: u32,
+        /// The artifact root inside the image.
+        #[arg(long, default_value = "/app")]
+        root: String,
+    },
     /// Print the resolved application: services, kinds, entrypoint, environment.
     Resolve {
         #[arg(default_value = ".")]
@@ -65,6 +84,35 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Cmd::K8s {
+            dir,
+            image,
+            output,
+            replicas,
+            user,
+            root,
+        } => {
+            let app = watt_pack::config::resolve(&dir)?;
+            let options = watt_pack::k8s::Options {
+                image,
+                replicas,
+                user,
+                root,
+            };
+            std::fs::create_dir_all(&output)
+                .with_context(|| format!("cannot create {}", output.display()))?;
+            for (name, doc) in watt_pack::k8s::manifests(&app, &options)? {
+                let path = output.join(name);
+                let tmp = output.join(format!(".{name}.tmp"));
+                let mut text = serde_json::to_string_pretty(&doc)?;
+                text.push('\n');
+                std::fs::write(&tmp, text)
+                    .and_then(|()| std::fs::rename(&tmp, &path))
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                eprintln!("watt: wrote {}", path.display());
+            }
+            Ok(())
+        }
         Cmd::Resolve { dir, json } => {
             let app = watt_pack::config::resolve(&dir)?;
             if json {

@@ -169,6 +169,12 @@ pub fn pack(input: PackInput<'_>) -> Result<PackedApp> {
             runtime_ms: app.graceful_shutdown.runtime_ms,
             application_ms: app.graceful_shutdown.application_ms,
         },
+        health: m::Health {
+            enabled: app.supervision.health.enabled,
+            hostname: app.supervision.health.hostname.clone(),
+            port: app.supervision.health.port.clone(),
+            metrics: app.supervision.health.metrics,
+        },
         services,
     };
     check_static_assets(&tree, &manifest)?;
@@ -349,6 +355,16 @@ fn manifest_service(
             })?,
         base_path: svc.application.base_path.clone(),
         static_assets,
+        restart_on_error_ms: app
+            .supervision
+            .services
+            .get(&svc.id)
+            .map_or(m::DEFAULT_RESTART_MS, |s| s.restart_on_error_ms),
+        workers: app
+            .supervision
+            .services
+            .get(&svc.id)
+            .map_or(1, |s| s.workers),
     })
 }
 

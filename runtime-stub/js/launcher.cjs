@@ -28,12 +28,43 @@ const config = process.env.WATT_LAUNCH ? JSON.parse(process.env.WATT_LAUNCH) : u
 delete process.env.WATT_LAUNCH
 
 let listened = false
+// What serves the stub's socket, closed on SIGTERM the way Watt stops an application.
+let served
+let fastifyApp
+// A `close` export, which Watt's node capability calls first when it stops the application.
+let appClose
+
+if (config) {
+  // Registered before the service's code runs, so a service that handles SIGTERM itself (or
+  // removes every listener) decides on its own.
+  process.on('SIGTERM', function wattStop () {
+    if (process.listeners('SIGTERM').some((l) => l !== wattStop)) return
+    close().then(() => process.exit(0), (err) => {
+      console.error(err)
+      process.exit(1)
+    })
+  })
+}
+
+// As Watt's node capability (`packages/node/lib/capability.js` stop()): an exported close()
+// first, then Fastify's close() (its onClose hooks run); a node:http server stops accepting, finishes the
+// requests in flight and closes idle keep-alive connections.
+async function close () {
+  if (appClose) await appClose()
+  if (fastifyApp) return fastifyApp.close()
+  if (!served) return
+  await new Promise((resolve) => {
+    served.close(() => resolve())
+    served.closeIdleConnections?.()
+  })
+}
 
 if (config) {
   const listen = net.Server.prototype.listen
   net.Server.prototype.listen = function (...args) {
     if (listened) return listen.apply(this, args)
     listened = true
+    served = this
     // Whatever port, host or path was asked for, serve the stub's socket; keep the callback.
     const cb = typeof args[args.length - 1] === 'function' ? [args[args.length - 1]] : []
     this.once('listening', ready)
@@ -76,6 +107,8 @@ async function start ({ id, start }) {
 
   // Watt's node capability.
   const mod = await import(pathToFileURL(start.entry).href)
+  const closeExport = mod.close
+  if (typeof closeExport === 'function') appClose = closeExport
   if (listened) return // a script that listens by itself
   const factory = [mod.create, mod.build, mod.default?.create, mod.default?.build]
     .find((f) => typeof f === 'function')
@@ -102,6 +135,7 @@ function isFastify (app) {
 }
 
 function listenFastify (app) {
+  fastifyApp = app
   // Redirected to fd 3; the values only keep Fastify from resolving `localhost`.
   return app.listen({ port: 0, host: '127.0.0.1' })
 }

@@ -1,10 +1,14 @@
-//! Service output: split into whole lines, tagged with the service id, written to the stub's
-//! stdout one whole line at a time (the stdout lock is the single writer), with the last lines
-//! kept for crash reports.
+//! Service output: split into whole lines, tagged with the service id, and handed to one writer
+//! thread behind a bounded buffer, so a stdout nobody reads (a paused pipe, a log driver under
+//! back-pressure) never stalls the async threads: lines that do not fit are dropped, counted
+//! (`/metrics`) and reported once. The writer writes whole lines only, so they never
+//! interleave. The last lines of every service are kept for crash reports.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
@@ -33,6 +37,111 @@ impl Tail {
             .skip(tail.len().saturating_sub(n))
             .cloned()
             .collect()
+    }
+}
+
+/// Bytes of lines waiting for stdout before new lines are dropped.
+const BUFFER: usize = 8 << 20;
+
+/// Lines dropped because stdout was not read fast enough.
+pub static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+struct Queue {
+    lines: VecDeque<String>,
+    bytes: usize,
+    /// The writer is writing a batch it took.
+    busy: bool,
+}
+
+struct Writer {
+    queue: Mutex<Queue>,
+    /// Signalled when lines arrive, and when the writer finished a batch.
+    changed: Condvar,
+    colour: bool,
+}
+
+fn writer() -> &'static Writer {
+    static WRITER: OnceLock<&'static Writer> = OnceLock::new();
+    WRITER.get_or_init(|| {
+        let w: &'static Writer = Box::leak(Box::new(Writer {
+            queue: Mutex::new(Queue {
+                lines: VecDeque::new(),
+                bytes: 0,
+                busy: false,
+            }),
+            changed: Condvar::new(),
+            colour: std::io::stdout().is_terminal(),
+        }));
+        let spawned = std::thread::Builder::new()
+            .name("log-writer".into())
+            .spawn(move || write_loop(w));
+        if let Err(e) = spawned {
+            eprintln!("watt-stub: cannot start the log writer ({e}); service output is lost");
+        }
+        w
+    })
+}
+
+fn write_loop(w: &'static Writer) {
+    let mut stdout = std::io::stdout();
+    let mut reported = false;
+    loop {
+        let batch: Vec<String> = {
+            let mut q = w.queue.lock().unwrap_or_else(|e| e.into_inner());
+            q.busy = false;
+            w.changed.notify_all();
+            while q.lines.is_empty() {
+                q = w.changed.wait(q).unwrap_or_else(|e| e.into_inner());
+            }
+            q.busy = true;
+            q.bytes = 0;
+            q.lines.drain(..).collect()
+        };
+        let mut out = Vec::with_capacity(batch.iter().map(|l| l.len()).sum());
+        for line in &batch {
+            out.extend_from_slice(line.as_bytes());
+        }
+        // A closed stdout must not take the app down: drop the lines.
+        let _ = stdout.write_all(&out).and_then(|()| stdout.flush());
+        let dropped = DROPPED.load(Ordering::Relaxed);
+        if dropped > 0 && !reported {
+            reported = true;
+            eprintln!(
+                "watt-stub: {dropped} log lines dropped so far because stdout is not read fast \
+                 enough; further drops are only counted (watt_log_lines_dropped_total in /metrics)"
+            );
+        }
+    }
+}
+
+/// Queue one whole line (with its newline) for stdout, or drop it if the buffer is full.
+fn write_line(line: String) {
+    let w = writer();
+    let mut q = w.queue.lock().unwrap_or_else(|e| e.into_inner());
+    if q.bytes + line.len() > BUFFER {
+        DROPPED.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    q.bytes += line.len();
+    q.lines.push_back(line);
+    w.changed.notify_all();
+}
+
+/// Wait until every queued line is written, at most `limit` (stdout may never drain).
+pub fn flush(limit: Duration) {
+    let w = writer();
+    let until = Instant::now() + limit;
+    let mut q = w.queue.lock().unwrap_or_else(|e| e.into_inner());
+    while !q.lines.is_empty() || q.busy {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        q = w
+            .changed
+            .wait_timeout(q, left)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
     }
 }
 
@@ -69,10 +178,13 @@ pub async fn pump(mut pipe: pipe::Receiver, id: Arc<str>, tail: Tail) {
 fn emit(id: &str, line: &[u8], tail: &Tail) {
     let line = String::from_utf8_lossy(line);
     let line = line.strip_suffix('\r').unwrap_or(&line);
-    let mut out = tag(id, line);
+    let mut out = if writer().colour {
+        colour_tag(id, line)
+    } else {
+        tag(id, line)
+    };
     out.push('\n');
-    // A closed stdout must not take the app down: drop the line.
-    let _ = std::io::stdout().lock().write_all(out.as_bytes());
+    write_line(out);
     tail.push(line.to_string());
 }
 
@@ -93,6 +205,22 @@ pub fn tag(id: &str, line: &str) -> String {
         }
     }
     format!("[{id}] {line}")
+}
+
+/// On a terminal: text lines get a coloured `[id]`, one colour per service.
+fn colour_tag(id: &str, line: &str) -> String {
+    let tagged = tag(id, line);
+    let prefix = format!("[{id}] ");
+    match tagged.strip_prefix(&prefix) {
+        Some(rest) => {
+            let hue = id
+                .bytes()
+                .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b.into()))
+                % 6;
+            format!("\x1b[{}m[{id}]\x1b[0m {rest}", 31 + hue)
+        }
+        None => tagged,
+    }
 }
 
 #[cfg(test)]

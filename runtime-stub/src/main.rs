@@ -8,10 +8,15 @@
 //!   sites, gateways and the client files of framework services are served by the stub itself
 //!   (see `http`).
 
+mod command;
+mod health;
 mod http;
+mod js;
+mod lifecycle;
 mod logs;
 mod node;
 mod plan;
+mod reaper;
 mod supervisor;
 
 use std::ffi::OsString;
@@ -21,6 +26,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 const USAGE: &str = "usage: watt-stub [--manifest PATH]   (default: watt-manifest.json next to watt-stub; env WATT_MANIFEST)
+       watt-stub healthcheck [HOST:PORT]   exit 0 when /ready answers 200 (default: WATT_HEALTH_ADDR, else 127.0.0.1:9090)
        watt-stub --version";
 
 fn main() {
@@ -31,6 +37,8 @@ fn main() {
             1
         }
     };
+    // The services' last lines go out before we do (unless stdout never drains).
+    logs::flush(std::time::Duration::from_secs(2));
     std::process::exit(code)
 }
 
@@ -51,6 +59,14 @@ fn real_main() -> Result<i32> {
                 println!("{USAGE}");
                 return Ok(0);
             }
+            Some("healthcheck") => {
+                let addr = args
+                    .next()
+                    .and_then(|a| a.into_string().ok())
+                    .or_else(|| std::env::var("WATT_HEALTH_ADDR").ok())
+                    .unwrap_or_else(|| format!("127.0.0.1:{}", watt_manifest::DEFAULT_HEALTH_PORT));
+                return Ok(health::check(&addr));
+            }
             Some("--manifest") => {
                 let path = args.next().context("--manifest needs a path")?;
                 manifest = Some(path.into());
@@ -69,7 +85,18 @@ fn real_main() -> Result<i32> {
         None => next_to_exe(watt_manifest::MANIFEST_FILE)?,
     };
     let plan = plan::Plan::load(&manifest)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    // The gateway and static files use every core (`WATT_THREADS` to choose).
+    let threads = match std::env::var("WATT_THREADS") {
+        Ok(v) => v
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|&n| n > 0)
+            .with_context(|| format!("WATT_THREADS={v:?} is not a positive number"))?,
+        Err(_) => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;

@@ -1,6 +1,7 @@
 //! How to execute the bundled node: directly, or through the bundled dynamic loader so the
 //! artifact does not depend on the host's libc.
 
+use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -37,18 +38,22 @@ impl Node {
 
     /// A command that runs node; add node's own arguments.
     pub fn command(&self) -> Command {
+        let (program, args) = self.argv();
+        let mut cmd = Command::new(program);
+        cmd.arg0("node").args(args);
+        cmd
+    }
+
+    /// The program to execute for node and the arguments before node's own (`argv[0]` is
+    /// always `node`).
+    pub fn argv(&self) -> (PathBuf, Vec<OsString>) {
         match &self.loader {
             Some((loader, libs)) => {
-                let mut cmd = Command::new(loader);
-                cmd.arg("--library-path").arg(libs);
-                cmd.args(["--argv0", "node"]).arg(&self.binary);
-                cmd
+                let mut args: Vec<OsString> = vec!["--library-path".into(), libs.into()];
+                args.extend(["--argv0".into(), "node".into(), self.binary.clone().into()]);
+                (loader.clone(), args)
             }
-            None => {
-                let mut cmd = Command::new(&self.binary);
-                cmd.arg0("node");
-                cmd
-            }
+            None => (self.binary.clone(), Vec::new()),
         }
     }
 

@@ -46,6 +46,7 @@ impl Plan {
     }
 
     pub fn new(root: PathBuf, mut m: AppManifest, env: &HashMap<String, String>) -> Result<Plan> {
+        check_paths(&m)?;
         let (entrypoint, levels) = start_order(&m)?;
         if m.node.loader.is_some() && (m.node.library_path.is_none() || m.node.shim.is_none()) {
             // Without the shim, `process.execPath` would be the loader and every fork would fail.
@@ -140,10 +141,78 @@ fn start_order(m: &AppManifest) -> Result<(usize, Vec<Vec<usize>>)> {
     Ok((entrypoint, levels))
 }
 
+/// Every path of the manifest must name something inside the artifact: relative, without `..`
+/// (an absolute static `dir` would serve the host's files).
+fn check_paths(m: &AppManifest) -> Result<()> {
+    let mut paths: Vec<(String, &str)> = vec![("node.binary".into(), m.node.binary.as_str())];
+    for (field, p) in [
+        ("node.loader", &m.node.loader),
+        ("node.libraryPath", &m.node.library_path),
+        ("node.shim", &m.node.shim),
+    ] {
+        if let Some(p) = p {
+            paths.push((field.into(), p));
+        }
+    }
+    for (i, s) in m.services.iter().enumerate() {
+        let at = |f: &str| format!("services[{i}] ({:?}).{f}", s.id);
+        paths.push((at("root"), &s.root));
+        match &s.start {
+            Start::Node { entry, fastify } => {
+                paths.push((at("start.entry"), entry));
+                if let Some(f) = fastify {
+                    paths.push((at("start.fastify"), f));
+                }
+            }
+            Start::FastifyPlugins { fastify, plugins } => {
+                paths.push((at("start.fastify"), fastify));
+                for (j, p) in plugins.iter().enumerate() {
+                    paths.push((at(&format!("start.plugins[{j}].path")), &p.path));
+                }
+            }
+            Start::RequestHandler {
+                build,
+                runtime_package,
+                ..
+            } => {
+                paths.push((at("start.build"), build));
+                paths.push((at("start.runtimePackage"), runtime_package));
+            }
+            Start::Static { dir, .. } => paths.push((at("start.dir"), dir)),
+            Start::Gateway { .. } | Start::Command { .. } => {}
+        }
+        for (j, p) in s.preload.iter().enumerate() {
+            paths.push((at(&format!("preload[{j}]")), p));
+        }
+        if let Some(a) = &s.static_assets {
+            paths.push((at("staticAssets.dir"), &a.dir));
+        }
+    }
+    for (field, p) in paths {
+        let path = Path::new(p);
+        let outside = path.is_absolute()
+            || path
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir));
+        if outside {
+            bail!(
+                "manifest field {field} is {p:?}: every path must be relative to the artifact \
+                 and stay inside it; rebuild the app with `watt build`"
+            );
+        }
+    }
+    Ok(())
+}
+
 fn resolve_all(m: &mut AppManifest, env: &HashMap<String, String>) {
-    for value in [&mut m.server.hostname, &mut m.server.port]
-        .into_iter()
-        .flatten()
+    for value in [
+        &mut m.server.hostname,
+        &mut m.server.port,
+        &mut m.health.hostname,
+        &mut m.health.port,
+    ]
+    .into_iter()
+    .flatten()
     {
         *value = resolve(value, env);
     }
@@ -296,6 +365,47 @@ mod tests {
                 .to_string();
             assert!(err.contains(want), "{err}");
         }
+    }
+
+    #[test]
+    fn paths_outside_the_artifact_are_refused_naming_the_field() {
+        let e = env();
+        let ok = plan(&[svc("a", &[])], "a", &e);
+        assert!(ok.is_ok());
+        for (bad, field) in [
+            (
+                svc("a", &[]).replace(r#""entry":"i.js""#, r#""entry":"/etc/passwd""#),
+                "services[0] (\"a\").start.entry",
+            ),
+            (
+                svc("a", &[]).replace(r#""root":".""#, r#""root":"app/../..""#),
+                "services[0] (\"a\").root",
+            ),
+            (
+                svc("a", &[]).replace(
+                    r#""start":{"type":"node","entry":"i.js","fastify":null}"#,
+                    r#""start":{"type":"static","dir":"/","spaFallback":false}"#,
+                ),
+                "services[0] (\"a\").start.dir",
+            ),
+            (
+                svc("a", &[]).replace(r#""preload":[]"#, r#""preload":["../x.mjs"]"#),
+                "services[0] (\"a\").preload[0]",
+            ),
+        ] {
+            let err = plan(&[bad], "a", &e).err().expect(field).to_string();
+            assert!(err.contains(&format!("manifest field {field}")), "{err}");
+        }
+        let mut m = manifest(&svc("a", &[]), "a");
+        m.node.binary = "/usr/bin/node".into();
+        let err = Plan::new("/r".into(), m, &e)
+            .err()
+            .expect("binary")
+            .to_string();
+        assert!(
+            err.contains("manifest field node.binary is \"/usr/bin/node\""),
+            "{err}"
+        );
     }
 
     #[test]

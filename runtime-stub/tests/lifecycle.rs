@@ -192,7 +192,7 @@ fn a_crash_after_start_stops_the_app_with_its_code() {
     ] {
         let mut app = App::new("crashy");
         app.node_service("other", "index.js", &polite("other", ""));
-        app.node_service(
+        let crashy = app.node_service(
             "crashy",
             "index.js",
             r#"
@@ -204,6 +204,8 @@ require('node:http').createServer((req, res) => {
 }).listen()
 "#,
         );
+        // restartOnError: false (restarts are tested in supervision.rs).
+        crashy["restartOnErrorMs"] = json!(0);
         let mut run = app.start(&[]);
         run.ready();
         run.body(path);
@@ -242,7 +244,7 @@ export const create = () => http.createServer(async (req, res) => {
 })
 "#,
     );
-    app.node_service(
+    let other = app.node_service(
         "other",
         "index.js",
         r#"
@@ -255,6 +257,7 @@ require('node:http').createServer((req, res) => {
 }).listen()
 "#,
     );
+    other["restartOnErrorMs"] = json!(0);
     let mut run = app.start(&[]);
     run.ready();
     assert_eq!(run.body("/other/"), "200 other says hi");

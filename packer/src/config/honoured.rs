@@ -48,6 +48,15 @@ const RUNTIME: &[&str] = &[
     "envfile",
     "preload",
     "gracefulShutdown",
+    "restartOnError",
+    "workers.static",
+    "workers.minimum",
+    "metrics.enabled",
+    "metrics.hostname",
+    "metrics.port",
+    "healthProbes.enabled",
+    "healthProbes.hostname",
+    "healthProbes.port",
     "resolvedApplicationsBasePath",
     "server.hostname",
     "server.port",
@@ -70,6 +79,9 @@ const ENTRY: &[&str] = &[
     "nodeOptions",
     "preload",
     "useHttp",
+    "restartOnError",
+    "workers.static",
+    "workers.minimum",
 ];
 
 /// Keys of a service's own config every kind honours.
@@ -105,13 +117,13 @@ fn why(key: &str) -> &'static str {
     let top = key.split(['.', '[']).next().unwrap_or(key);
     let last = key.rsplit('.').next().unwrap_or(key);
     match (top, last) {
-        (_, "workers") | ("workersRestartDelay", _) => {
-            "every service runs as one process (no extra workers)"
+        ("workers", _) | (_, "workers") | ("workersRestartDelay", _) => {
+            "only a fixed number of workers (`workers`, `workers.static`/`minimum`) is honoured"
         }
-        ("restartOnError", _) => "a service that dies after start-up is not restarted",
-        ("metrics", _) | ("healthProbes", _) | ("health", _) | (_, "health") => {
-            "no metrics or health server (/metrics, /ready, /status) is started"
+        ("metrics", _) | ("healthProbes", _) => {
+            "the stub's health server honours only `enabled`, `hostname` and `port`"
         }
+        ("health", _) | (_, "health") => "custom health options are not applied",
         (_, "healthCheck") => "the service's health check route is not served",
         ("telemetry", _) | (_, "telemetry") => "no OpenTelemetry tracing is set up",
         ("logger", _) => {
@@ -167,10 +179,12 @@ fn walk(
             continue;
         }
         if parent {
+            // A scalar where children are honoured is the key's short form (`workers: 2`,
+            // `metrics: false`), which the reader of those children takes too.
             if let Value::Object(inner) = value {
                 walk(inner, &dotted, prefix, honoured, file, out);
-                continue;
             }
+            continue;
         }
         if value.is_null() {
             continue;
@@ -225,20 +239,23 @@ mod tests {
         let cfg = json!({
             "$schema": "x", "entrypoint": "a", "applications": [],
             "server": { "hostname": "h", "port": 1, "https": {} },
-            "workers": 2, "metrics": { "port": 9090 }, "logger": { "level": "info" },
+            "workers": { "static": 2, "dynamic": true }, "metrics": { "port": 9090, "auth": {} },
+            "restartOnError": 2000, "logger": { "level": "info" },
             "watch": false, "typo": 1
         });
         let w = runtime(cfg.as_object().unwrap(), "", Path::new("watt.json"));
         assert_eq!(
             keys(&w),
-            ["server.https", "workers", "metrics", "logger", "typo"]
+            ["server.https", "workers.dynamic", "metrics.auth", "logger", "typo"]
         );
-        assert!(w[1].why.contains("one process"), "{}", w[1].why);
+        assert!(w[1].why.contains("fixed number"), "{}", w[1].why);
         assert!(
-            w[1].to_string().contains("`workers` in watt.json"),
+            w[1].to_string().contains("`workers.dynamic` in watt.json"),
             "{}",
             w[1]
         );
+        let short = json!({ "workers": 2, "metrics": false });
+        assert!(runtime(short.as_object().unwrap(), "", Path::new("watt.json")).is_empty());
     }
 
     #[test]
@@ -273,12 +290,12 @@ mod tests {
         );
         assert!(keys(&w).contains(&"plugins"), "{w:?}");
         let e = entry(
-            json!({ "id": "a", "path": "a", "workers": 3 })
+            json!({ "id": "a", "path": "a", "workers": 3, "telemetry": {} })
                 .as_object()
                 .unwrap(),
             "applications[0]",
             Path::new("watt.json"),
         );
-        assert_eq!(keys(&e), ["applications[0].workers"]);
+        assert_eq!(keys(&e), ["applications[0].telemetry"]);
     }
 }

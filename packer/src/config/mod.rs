@@ -12,6 +12,7 @@ mod honoured;
 mod model;
 mod runtime;
 mod services;
+mod supervision;
 mod values;
 
 use std::path::{Path, PathBuf};
@@ -97,6 +98,7 @@ pub fn resolve(dir: &Path) -> Result<ResolvedApp, ConfigError> {
         entrypoint_reason,
         server: plan.runtime.server,
         graceful_shutdown: plan.runtime.graceful_shutdown,
+        supervision: plan.supervision,
         services,
         warnings,
     })
@@ -106,6 +108,7 @@ struct Plan {
     runtime: RuntimeLevel,
     entries: Vec<Entry>,
     entrypoint: Option<String>,
+    supervision: SupervisionConfig,
     /// Where `wattpm resolve` clones services that only have a `url`.
     external_base: PathBuf,
     /// Unhonoured runtime-level keys.
@@ -149,10 +152,12 @@ fn runtime_plan(
     let entries = services::collect_entries(obj, root, config_file, &external_base)?;
     let entrypoint =
         values::opt_string(obj, "entrypoint", at("entrypoint"))?.filter(|e| !e.is_empty());
+    let supervision = supervision::read(obj, &entries, config_file)?;
     Ok(Plan {
         runtime,
         entries,
         entrypoint,
+        supervision,
         external_base,
         warnings: honoured::runtime(obj, "", config_file),
     })
@@ -212,6 +217,13 @@ fn single_service_plan(
             Value::String(name.to_string_lossy().into_owned()),
         );
     }
+    let entries = vec![Entry {
+        id,
+        fields,
+        origin: "runtime.application".into(),
+        autoload_path: Some(root.to_path_buf()),
+    }];
+    let supervision = supervision::read(rt, &entries, config_file)?;
     let mut warnings: Vec<ConfigWarning> = honoured::runtime(rt, "runtime.", config_file)
         .into_iter()
         .filter(|w| w.key != "runtime.application")
@@ -226,12 +238,8 @@ fn single_service_plan(
     Ok(Plan {
         warnings,
         runtime,
-        entries: vec![Entry {
-            id,
-            fields,
-            origin: "runtime.application".into(),
-            autoload_path: Some(root.to_path_buf()),
-        }],
+        supervision,
+        entries,
         // Watt names the only service as entrypoint; reported as such rather than as explicit.
         entrypoint: None,
         external_base: root.join("external"),

@@ -20,6 +20,8 @@ pub struct ResolvedApp {
     pub entrypoint_reason: EntrypointReason,
     pub server: ServerConfig,
     pub graceful_shutdown: GracefulShutdownConfig,
+    /// `restartOnError`, `workers`, `metrics` / `healthProbes` (see `supervision.rs`).
+    pub supervision: SupervisionConfig,
     /// Services in config order: `applications`, `services`, `web`, then autoloaded folders
     /// sorted by name (merged entries keep the explicit entry's position).
     pub services: Vec<ResolvedService>,
@@ -41,6 +43,43 @@ pub struct ServerConfig {
     pub hostname: Option<String>,
     /// A number in the config becomes its decimal string.
     pub port: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SupervisionConfig {
+    pub health: HealthConfig,
+    /// By service id; a service missing here gets the defaults.
+    pub services: BTreeMap<String, ServiceSupervision>,
+}
+
+/// The stub's health server. Placeholders kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthConfig {
+    pub enabled: bool,
+    pub hostname: Option<String>,
+    pub port: Option<String>,
+    pub metrics: bool,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            hostname: None,
+            port: None,
+            metrics: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceSupervision {
+    /// `0`: never restart; otherwise the first backoff delay.
+    pub restart_on_error_ms: u64,
+    pub workers: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

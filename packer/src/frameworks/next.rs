@@ -993,6 +993,7 @@ mod tests {
             entrypoint_reason: crate::config::EntrypointReason::Explicit,
             server: Default::default(),
             graceful_shutdown: Default::default(),
+            supervision: Default::default(),
             services: vec![s.clone()],
             warnings: Vec::new(),
         };

@@ -62,7 +62,10 @@ pub enum Site {
 pub enum State {
     Starting = 0,
     Up = 1,
+    /// Failed for good (or must not restart): 502.
     Down = 2,
+    /// Crashed and coming back: 503, so clients retry.
+    Restarting = 3,
 }
 
 pub struct Target {
@@ -88,6 +91,7 @@ impl Target {
         match self.state.load(Ordering::Acquire) {
             1 => State::Up,
             2 => State::Down,
+            3 => State::Restarting,
             _ => State::Starting,
         }
     }
@@ -97,6 +101,10 @@ impl Target {
 pub struct Mesh {
     targets: Vec<Target>,
     client: proxy::Client,
+    /// Where the gateway's requests are counted.
+    metrics: Option<Arc<crate::health::Metrics>>,
+    /// `WATT_TRUST_PROXY`: keep clients' `X-Forwarded-*` (see `proxy::add_forwarded`).
+    trust_proxy: bool,
 }
 
 /// Where a request comes from.
@@ -109,10 +117,13 @@ pub struct Ctx {
 }
 
 impl Mesh {
-    pub fn new(targets: Vec<Target>) -> Mesh {
+    pub fn new(targets: Vec<Target>, metrics: Option<Arc<crate::health::Metrics>>) -> Mesh {
         Mesh {
             targets,
             client: proxy::client(),
+            metrics,
+            trust_proxy: std::env::var("WATT_TRUST_PROXY")
+                .is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes")),
         }
     }
 
@@ -155,7 +166,13 @@ impl Mesh {
                         hops: ctx.hops + 1,
                         ..ctx
                     };
-                    self.clone().handle(to, req, ctx).await
+                    let (began, method) = (std::time::Instant::now(), req.method().clone());
+                    let resp = self.clone().handle(to, req, ctx).await;
+                    if let Some(m) = &self.metrics {
+                        let secs = began.elapsed().as_secs_f64();
+                        m.record(&self.targets[to].id, &method, resp.status(), secs);
+                    }
+                    resp
                 }
                 None => self.proxy(i, req, ctx).await,
             }
@@ -167,18 +184,23 @@ impl Mesh {
         let t = &self.targets[i];
         match (t.state(), t.process) {
             (State::Up, Some(addr)) => {
-                proxy::forward(&self.client, &t.id, addr, req, ctx.peer).await
+                proxy::forward(&self.client, &t.id, addr, req, ctx.peer, self.trust_proxy).await
             }
-            (State::Starting, _) => bad_gateway(&format!("service \"{}\" is not ready yet", t.id)),
-            _ => self.down(i),
+            _ => self.unavailable(i),
         }
     }
 
-    fn down(&self, i: usize) -> Response<Body> {
-        bad_gateway(&format!(
-            "service \"{}\" is not running",
-            self.targets[i].id
-        ))
+    /// The answer for a service with no process to serve: 503 while it starts or restarts
+    /// (clients may retry), 502 once it is down for good. Never a hang.
+    fn unavailable(&self, i: usize) -> Response<Body> {
+        let t = &self.targets[i];
+        match t.state() {
+            State::Starting | State::Up => {
+                unavailable(&format!("service \"{}\" is not ready yet", t.id))
+            }
+            State::Restarting => unavailable(&format!("service \"{}\" is restarting", t.id)),
+            State::Down => bad_gateway(&format!("service \"{}\" is not running", t.id)),
+        }
     }
 }
 
@@ -187,8 +209,8 @@ impl Mesh {
 pub enum Role {
     /// The service's own listener: [`Mesh::handle`].
     Service(usize),
-    /// The socket of a service whose process died: 502 at once, instead of connections that
-    /// the kernel accepts and nobody ever answers.
+    /// The socket of a service with no process serving it (restarting, or failed): 503/502 at
+    /// once, instead of connections that the kernel accepts and nobody ever answers.
     Down(usize),
 }
 
@@ -253,7 +275,7 @@ async fn accept(
             async move {
                 Ok::<_, Infallible>(match role {
                     Role::Service(i) => mesh.handle(i, req, ctx).await,
-                    Role::Down(i) => mesh.down(i),
+                    Role::Down(i) => mesh.unavailable(i),
                 })
             }
         });
@@ -317,4 +339,11 @@ pub fn json_error(status: StatusCode, message: &str) -> Response<Body> {
 
 pub fn bad_gateway(message: &str) -> Response<Body> {
     json_error(StatusCode::BAD_GATEWAY, message)
+}
+
+pub fn unavailable(message: &str) -> Response<Body> {
+    let mut resp = json_error(StatusCode::SERVICE_UNAVAILABLE, message);
+    resp.headers_mut()
+        .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    resp
 }

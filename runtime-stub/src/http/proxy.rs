@@ -11,13 +11,13 @@ use hyper::header::{
     HeaderMap, HeaderName, HeaderValue, CONNECTION, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION,
     TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
 };
-use hyper::{Request, Response, StatusCode, Uri, Version};
+use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
 use super::{bad_gateway, empty, json_error, Body, BoxError};
 
-pub type Client = hyper_util::client::legacy::Client<HttpConnector, Incoming>;
+pub type Client = hyper_util::client::legacy::Client<HttpConnector, Body>;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -42,10 +42,11 @@ pub async fn forward(
     upstream: SocketAddr,
     mut req: Request<Incoming>,
     peer: IpAddr,
+    trust_proxy: bool,
 ) -> Response<Body> {
     let upgrade = upgrade_protocol(req.version(), req.headers());
     strip_hop_by_hop(req.headers_mut());
-    add_forwarded(req.headers_mut(), peer);
+    add_forwarded(req.headers_mut(), peer, trust_proxy);
     let client_side = match upgrade {
         Some(protocol) => {
             let h = req.headers_mut();
@@ -62,14 +63,31 @@ pub async fn forward(
     *req.uri_mut() = uri;
     *req.version_mut() = Version::HTTP_11;
 
-    let mut resp = match client.request(req).await {
-        Ok(resp) => resp,
-        Err(e) => {
-            return bad_gateway(&format!(
-                "service \"{id}\" is not reachable: {}",
-                root_cause(&e)
-            ))
-        }
+    // A pooled connection can be closed by a process that is being replaced (rolling restart)
+    // just as a request goes out on it: a request without a body that is safe to repeat is
+    // sent once more, on a fresh connection.
+    let again = (client_side.is_none()
+        && matches!(
+            req.method(),
+            &Method::GET | &Method::HEAD | &Method::OPTIONS
+        )
+        && http_body::Body::is_end_stream(req.body()))
+    .then(|| {
+        let mut copy = Request::new(empty());
+        *copy.method_mut() = req.method().clone();
+        *copy.uri_mut() = req.uri().clone();
+        *copy.version_mut() = req.version();
+        *copy.headers_mut() = req.headers().clone();
+        copy
+    });
+    let req = req.map(|body| body.map_err(BoxError::from).boxed());
+    let mut resp = match (client.request(req).await, again) {
+        (Ok(resp), _) => resp,
+        (Err(_), Some(copy)) => match client.request(copy).await {
+            Ok(resp) => resp,
+            Err(e) => return unreachable(id, &e),
+        },
+        (Err(e), None) => return unreachable(id, &e),
     };
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         if let Some(client_side) = client_side {
@@ -88,6 +106,13 @@ pub async fn forward(
     }
     strip_hop_by_hop(resp.headers_mut());
     resp.map(|body| body.map_err(BoxError::from).boxed())
+}
+
+fn unreachable(id: &str, e: &(dyn std::error::Error + 'static)) -> Response<Body> {
+    bad_gateway(&format!(
+        "service \"{id}\" is not reachable: {}",
+        root_cause(e)
+    ))
 }
 
 /// The `Upgrade` value of an HTTP/1.1 upgrade request (`Connection: upgrade`).
@@ -138,11 +163,19 @@ pub fn strip_hop_by_hop(h: &mut HeaderMap) {
     }
 }
 
-/// `X-Forwarded-For` gains the client's address. `X-Forwarded-Proto` and `-Host` are set only
-/// when absent: in production the stub sits behind a TLS-terminating load balancer whose values
-/// are the true ones (replacing `https` with `http` would send apps that redirect to https
-/// into a loop).
-pub fn add_forwarded(h: &mut HeaderMap, peer: IpAddr) {
+/// By default the stub is the edge: what a client says in `X-Forwarded-*` is dropped and the
+/// stub's own values are set (a client must not pick the address an app logs or rate-limits).
+/// With `trust` (`WATT_TRUST_PROXY=1`, for a stub behind a load balancer) `X-Forwarded-For`
+/// gains the peer's address and `X-Forwarded-Proto` / `-Host` are kept when present: behind a
+/// TLS-terminating balancer its values are the true ones (replacing `https` with `http` would
+/// send apps that redirect to https into a loop).
+pub fn add_forwarded(h: &mut HeaderMap, peer: IpAddr, trust: bool) {
+    if !trust {
+        for name in [&X_FORWARDED_FOR, &X_FORWARDED_PROTO, &X_FORWARDED_HOST] {
+            h.remove(name);
+        }
+        h.remove(hyper::header::FORWARDED);
+    }
     let prior: Vec<&str> = h
         .get_all(&X_FORWARDED_FOR)
         .iter()
@@ -230,9 +263,25 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_headers_append_and_keep_what_a_balancer_said() {
+    fn forwarded_headers_from_clients_are_replaced_unless_trusted() {
+        let mut h = headers(&[
+            ("host", "shop.example"),
+            ("x-forwarded-for", "1.2.3.4"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "evil.example"),
+            ("forwarded", "for=1.2.3.4"),
+        ]);
+        add_forwarded(&mut h, "10.0.0.9".parse().unwrap(), false);
+        assert_eq!(h["x-forwarded-for"], "10.0.0.9");
+        assert_eq!(h["x-forwarded-proto"], "http");
+        assert_eq!(h["x-forwarded-host"], "shop.example");
+        assert!(h.get("forwarded").is_none());
+    }
+
+    #[test]
+    fn trusted_forwarded_headers_append_and_keep_what_a_balancer_said() {
         let mut h = headers(&[("host", "shop.example"), ("x-forwarded-for", "1.2.3.4")]);
-        add_forwarded(&mut h, "10.0.0.9".parse().unwrap());
+        add_forwarded(&mut h, "10.0.0.9".parse().unwrap(), true);
         assert_eq!(h["x-forwarded-for"], "1.2.3.4, 10.0.0.9");
         assert_eq!(h["x-forwarded-proto"], "http");
         assert_eq!(h["x-forwarded-host"], "shop.example");
@@ -242,7 +291,7 @@ mod tests {
             ("x-forwarded-proto", "https"),
             ("x-forwarded-host", "shop.example"),
         ]);
-        add_forwarded(&mut h, "::1".parse().unwrap());
+        add_forwarded(&mut h, "::1".parse().unwrap(), true);
         assert_eq!(h["x-forwarded-for"], "::1");
         assert_eq!(h["x-forwarded-proto"], "https");
         assert_eq!(h["x-forwarded-host"], "shop.example");

@@ -87,6 +87,16 @@ enum Lookup {
     Elsewhere,
 }
 
+/// File system calls made from async code: moved off the async worker (`block_in_place`) so
+/// a slow disk never stalls other connections on that thread; run in place on a
+/// current-thread runtime (unit tests), where that is not possible.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 impl StaticFiles {
     pub fn new(
         dir: &Path,
@@ -117,12 +127,12 @@ impl StaticFiles {
                 .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
             return resp;
         }
-        match self.lookup(req.uri.path()) {
+        match blocking(|| self.lookup(req.uri.path())) {
             Lookup::File { path, rel } => self.file(req, &path, &rel).await,
             Lookup::Folder { .. } => redirect_to_folder(req),
             Lookup::Invalid => text(StatusCode::BAD_REQUEST, "Bad Request"),
             Lookup::Missing { rel } if self.spa_fallback && !under_asset_folder(&rel) => {
-                match self.lookup_index() {
+                match blocking(|| self.lookup_index()) {
                     Some(index) => self.file(req, &index, "index.html").await,
                     None => not_found(),
                 }
@@ -137,7 +147,7 @@ impl StaticFiles {
         if req.method != Method::GET && req.method != Method::HEAD {
             return None;
         }
-        match self.lookup(req.uri.path()) {
+        match blocking(|| self.lookup(req.uri.path())) {
             Lookup::File { path, rel } => Some(self.file(req, &path, &rel).await),
             Lookup::Folder { has_index: true } => Some(redirect_to_folder(req)),
             _ => None,
@@ -221,25 +231,29 @@ impl StaticFiles {
         let ranged = req.headers.contains_key(header::RANGE);
         // Precompressed siblings (`x.js.br`, `x.js.gz`), br first. Ranges of an encoded
         // representation confuse clients that resume downloads: ranged requests get identity.
-        let mut variants = false;
-        let mut chosen = None;
-        for (coding, ext) in [("br", "br"), ("gzip", "gz")] {
-            let mut sibling = path.as_os_str().to_owned();
-            sibling.push(".");
-            sibling.push(ext);
-            if let Some(real) = self.confine(Path::new(&sibling)).filter(|p| p.is_file()) {
-                variants = true;
-                if chosen.is_none() && !ranged && accepts(&req.headers, coding) {
-                    chosen = Some((real, coding));
+        let (file, meta, open, coding, variants) = blocking(|| -> io::Result<_> {
+            let mut variants = false;
+            let mut chosen = None;
+            for (coding, ext) in [("br", "br"), ("gzip", "gz")] {
+                let mut sibling = path.as_os_str().to_owned();
+                sibling.push(".");
+                sibling.push(ext);
+                if let Some(real) = self.confine(Path::new(&sibling)).filter(|p| p.is_file()) {
+                    variants = true;
+                    if chosen.is_none() && !ranged && accepts(&req.headers, coding) {
+                        chosen = Some((real, coding));
+                    }
                 }
             }
-        }
-        let (open, coding) = match &chosen {
-            Some((p, coding)) => (p.as_path(), Some(*coding)),
-            None => (path, None),
-        };
-        let file = std::fs::File::open(open)?;
-        let meta = file.metadata()?;
+            let (open, coding) = match chosen {
+                Some((p, coding)) => (p, Some(coding)),
+                None => (path.to_path_buf(), None),
+            };
+            let file = std::fs::File::open(&open)?;
+            let meta = file.metadata()?;
+            Ok((file, meta, open, coding, variants))
+        })?;
+        let open = open.as_path();
         let len = meta.len();
         let etag = self.etag(open, &meta).await?;
         let modified = meta.modified().unwrap_or(UNIX_EPOCH).max(self.started);

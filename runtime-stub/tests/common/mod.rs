@@ -92,10 +92,13 @@ impl App {
             .prefix("watt-stub-test")
             .tempdir()
             .expect("tempdir");
+        // Manifest paths stay inside the artifact: the host's node is linked in.
+        std::fs::create_dir_all(dir.path().join("runtime")).expect("mkdir runtime");
+        std::os::unix::fs::symlink(node(), dir.path().join("runtime/node")).expect("link node");
         let manifest = json!({
             "schemaVersion": 1,
             "name": "test",
-            "node": { "binary": node(), "loader": null, "libraryPath": null, "shim": null, "version": "v24" },
+            "node": { "binary": "runtime/node", "loader": null, "libraryPath": null, "shim": null, "version": "v24" },
             "entrypoint": entrypoint,
             "server": { "hostname": "127.0.0.1", "port": "{PORT}" },
             "gracefulShutdown": { "runtimeMs": 10000, "applicationMs": 5000 },
@@ -168,6 +171,9 @@ impl App {
     }
 
     pub fn spawn(&self, mut cmd: Command, env: &[(&str, &str)], port: u16) -> Running {
+        // Tests run side by side: each stub gets its own health port unless the test says.
+        let health_port = free_port();
+        cmd.env("WATT_HEALTH_ADDR", format!("127.0.0.1:{health_port}"));
         cmd.envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -181,6 +187,7 @@ impl App {
             stderr,
             readers: vec![out_reader, err_reader],
             port,
+            health_port,
             status: None,
         }
     }
@@ -207,6 +214,7 @@ pub struct Running {
     /// Threads copying the stub's output; they finish at EOF.
     readers: Vec<std::thread::JoinHandle<()>>,
     pub port: u16,
+    pub health_port: u16,
     status: Option<ExitStatus>,
 }
 
@@ -254,6 +262,11 @@ impl Running {
     /// GET on the public port: (status, body).
     pub fn get(&self, path: &str) -> (u16, String) {
         get(&self.url(path))
+    }
+
+    /// GET on the health server: (status, body).
+    pub fn health(&self, path: &str) -> (u16, String) {
+        get(&format!("http://127.0.0.1:{}{path}", self.health_port))
     }
 
     /// GET that must answer 200.
