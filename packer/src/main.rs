@@ -105,7 +105,7 @@ fn run(cli: Cli) -> Result<()> {
                 "watt: wrote {} ({:.1} MB, {} entries) in {:.1}s\n      run it: mkdir app && tar -xf {} -C app && app/watt-stub",
                 sink.describe(),
                 size as f64 / 1e6,
-                packed.tree.len(),
+                packed.layers.iter().map(|l| l.tree.len()).sum::<usize>(),
                 started.elapsed().as_secs_f64(),
                 sink.describe(),
             );
