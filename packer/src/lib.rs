@@ -9,6 +9,7 @@ pub mod build;
 pub mod closure;
 pub mod config;
 pub mod frameworks;
+pub mod image;
 pub mod layers;
 pub mod node_runtime;
 pub mod pack;
