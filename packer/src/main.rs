@@ -48,9 +48,20 @@ enum Cmd {
         /// Image layer compression.
         #[arg(long, value_enum, default_value_t = watt_pack::image::Compression::Gzip)]
         compression: watt_pack::image::Compression,
-        /// Print a JSON result (digest, tags, layers, outputs) on stdout instead of REF@DIGEST.
+        /// Print a JSON result (digest, tags, layers, outputs, pushes) on stdout instead of
+        /// REF@DIGEST.
         #[arg(long)]
         json: bool,
+        /// Push the image to this registry reference (repeatable), e.g. ghcr.io/acme/app:1.2.
+        /// Credentials come from ~/.docker/config.json ($DOCKER_CONFIG).
+        #[arg(long = "push", value_name = "REF")]
+        push: Vec<String>,
+        /// Write the pushed references (REF@sha256:…), one a line, to this file.
+        #[arg(long, value_name = "FILE")]
+        image_refs: Option<PathBuf>,
+        /// Talk plain HTTP to the registry (loopback test registries).
+        #[arg(long)]
+        insecure: bool,
     },
     /// Print the resolved application: services, kinds, entrypoint, environment.
     Resolve {
@@ -105,8 +116,10 @@ fn run(cli: Cli) -> Result<()> {
             user,
             compression,
             json,
+            push,
+            image_refs,
+            insecure,
         } => {
-            let format = format.unwrap_or(Format::Archive);
             let tags = tags
                 .iter()
                 .map(|t| {
@@ -114,6 +127,31 @@ fn run(cli: Cli) -> Result<()> {
                         .map_err(|e| anyhow::anyhow!("--tag {e}"))
                 })
                 .collect::<Result<Vec<_>>>()?;
+            let push = push
+                .iter()
+                .map(|t| {
+                    let r = t
+                        .parse::<Reference>()
+                        .map_err(|e| anyhow::anyhow!("--push {e}"))?;
+                    if r.registry.is_none() {
+                        bail!("--push {t}: name the registry, e.g. registry.example.com/{t}");
+                    }
+                    Ok(r)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            if image_refs.is_some() && push.is_empty() {
+                bail!("--image-refs lists pushed references: add --push REF");
+            }
+            // With --push and no -o/--format, the registry is the only output.
+            let local = format.is_some() || output.is_some() || push.is_empty();
+            let format = format.unwrap_or(if push.is_empty() {
+                Format::Archive
+            } else {
+                Format::OciArchive
+            });
+            if format == Format::Archive && !push.is_empty() {
+                bail!("--push needs an image: use --format oci or oci-archive (or no --format)");
+            }
             let started = std::time::Instant::now();
             let app = watt_pack::config::resolve(&dir)?;
             let output = output.unwrap_or_else(|| default_output(&app, format));
@@ -127,10 +165,17 @@ fn run(cli: Cli) -> Result<()> {
                 },
                 _ => None,
             };
-            if format == Format::Oci {
+            if local && format == Format::Oci {
                 watt_pack::image::layout::check_dir_output(&output)?;
             }
-            check_writable(&output)?;
+            if local {
+                check_writable(&output)?;
+            }
+            if let Some(f) = &image_refs {
+                check_writable(f)?;
+            }
+            let push_opts = image::push::PushOptions { insecure };
+            image::push::check(&push, &push_opts)?;
             let jobs =
                 jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
             let packed = watt_pack::build_app(&app, &watt_pack::BuildOptions { node, stub, jobs })?;
@@ -157,20 +202,39 @@ fn run(cli: Cli) -> Result<()> {
                 compression,
                 labels: image::config::git_labels(&app.root),
             };
-            let parent = parent_dir(&output);
-            let layout = image::layout::Layout::stage_in(parent)?;
+            let staging = if local {
+                parent_dir(&output).to_path_buf()
+            } else {
+                std::env::temp_dir()
+            };
+            let layout = image::layout::Layout::stage_in(&staging)?;
             let img = image::build(&packed, &opts, &layout)?;
             layout.write_index(&img, &tags)?;
-            if format == Format::Oci {
+            let pushed = image::push::push(&img, &layout, &push, &push_opts)?;
+            if let Some(f) = &image_refs {
+                let text: String = pushed
+                    .iter()
+                    .map(|p| format!("{}\n", p.reference))
+                    .collect();
+                write_atomically(f, text.as_bytes())?;
+            }
+            let mut outputs = Vec::new();
+            if local && format == Format::Oci {
                 layout.persist_dir(&output)?;
-            } else {
+                outputs.push(serde_json::json!({"format": "oci", "path": output}));
+            } else if local {
                 layout.persist_archive(&img, &tags, packed.mtime, &output)?;
+                outputs.push(serde_json::json!({"format": "oci-archive", "path": output}));
             }
             let compressed: u64 = img.layers.iter().map(|l| l.descriptor.size).sum();
             let unpacked: u64 = img.layers.iter().map(|l| l.uncompressed_size).sum();
             eprintln!(
-                "watt: wrote {} ({} layers, {:.1} MB compressed, {:.1} MB unpacked) in {:.1}s",
-                output.display(),
+                "watt: image {} ({} layers, {:.1} MB compressed, {:.1} MB unpacked) in {:.1}s",
+                if local {
+                    output.display().to_string()
+                } else {
+                    "pushed".to_string()
+                },
                 img.layers.len(),
                 compressed as f64 / 1e6,
                 unpacked as f64 / 1e6,
@@ -186,7 +250,13 @@ fn run(cli: Cli) -> Result<()> {
                     "reference": format!("{name}@{}", img.manifest.digest),
                     "tags": tags.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
                     "config": img.config.digest,
-                    "outputs": [{"format": if format == Format::Oci { "oci" } else { "oci-archive" }, "path": output}],
+                    "outputs": outputs,
+                    "pushed": pushed.iter().map(|p| serde_json::json!({
+                        "reference": p.reference,
+                        "uploaded": p.uploaded.iter().map(|(d, s)| serde_json::json!({"digest": d, "size": s})).collect::<Vec<_>>(),
+                        "uploadedBytes": p.uploaded.iter().map(|(_, s)| s).sum::<u64>() + p.manifest_size,
+                        "skipped": p.skipped,
+                    })).collect::<Vec<_>>(),
                     "layers": img.layers.iter().map(|l| serde_json::json!({
                         "name": l.name,
                         "owner": l.owner,
@@ -198,12 +268,29 @@ fn run(cli: Cli) -> Result<()> {
                     })).collect::<Vec<_>>(),
                 });
                 println!("{}", serde_json::to_string_pretty(&v)?);
-            } else {
+            } else if pushed.is_empty() {
                 println!("{name}@{}", img.manifest.digest);
+            } else {
+                for p in &pushed {
+                    println!("{}", p.reference);
+                }
             }
             Ok(())
         }
     }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".watt-partial-")
+        .tempfile_in(parent_dir(path))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    std::io::Write::write_all(&mut tmp, bytes)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
 }
 
 fn parent_dir(output: &Path) -> &Path {

@@ -8,6 +8,7 @@ pub mod blob;
 pub mod config;
 pub mod json;
 pub mod layout;
+pub mod push;
 pub mod reference;
 
 use anyhow::{Context, Result};
