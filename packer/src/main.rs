@@ -62,6 +62,10 @@ enum Cmd {
         /// Talk plain HTTP to the registry (loopback test registries).
         #[arg(long)]
         insecure: bool,
+        /// Put the app on this image: an OCI layout folder, an oci-archive or docker-archive
+        /// tar, or a registry reference (default: none; the image holds only the app).
+        #[arg(long, value_name = "IMAGE")]
+        base: Option<String>,
     },
     /// Print the resolved application: services, kinds, entrypoint, environment.
     Resolve {
@@ -119,6 +123,7 @@ fn run(cli: Cli) -> Result<()> {
             push,
             image_refs,
             insecure,
+            base,
         } => {
             let tags = tags
                 .iter()
@@ -149,8 +154,11 @@ fn run(cli: Cli) -> Result<()> {
             } else {
                 Format::OciArchive
             });
-            if format == Format::Archive && !push.is_empty() {
-                bail!("--push needs an image: use --format oci or oci-archive (or no --format)");
+            if format == Format::Archive && (!push.is_empty() || base.is_some()) {
+                bail!(
+                    "--push and --base make an image: use --format oci or oci-archive (or no \
+                     --format with --push)"
+                );
             }
             let started = std::time::Instant::now();
             let app = watt_pack::config::resolve(&dir)?;
@@ -176,6 +184,13 @@ fn run(cli: Cli) -> Result<()> {
             }
             let push_opts = image::push::PushOptions { insecure };
             image::push::check(&push, &push_opts)?;
+            let scratch = tempfile::Builder::new()
+                .prefix("watt-base-")
+                .tempdir()
+                .context("cannot create a temporary folder")?;
+            let base = base
+                .map(|b| image::base::open(&b, scratch.path(), insecure))
+                .transpose()?;
             let jobs =
                 jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
             let packed = watt_pack::build_app(&app, &watt_pack::BuildOptions { node, stub, jobs })?;
@@ -201,6 +216,7 @@ fn run(cli: Cli) -> Result<()> {
                 user,
                 compression,
                 labels: image::config::git_labels(&app.root),
+                base,
             };
             let staging = if local {
                 parent_dir(&output).to_path_buf()

@@ -58,6 +58,8 @@ pub struct LayerBlob {
     /// `sha256:<hex>` of the uncompressed tar.
     pub diff_id: String,
     pub uncompressed_size: u64,
+    /// Copied from the `--base` image as it was (its uncompressed size is not known).
+    pub from_base: bool,
 }
 
 /// Counts and hashes what passes through to `inner`.

@@ -21,6 +21,8 @@ pub struct ImageOptions {
     pub compression: Compression,
     /// `org.opencontainers.image.source` / `.revision` (see [`git_labels`]).
     pub labels: BTreeMap<String, String>,
+    /// `--base`: the image the app's layers go on.
+    pub base: Option<super::base::Base>,
 }
 
 pub const WORKING_DIR: &str = "/app";
@@ -64,11 +66,46 @@ pub fn labels(app: &PackedApp, opts: &ImageOptions) -> BTreeMap<String, String> 
     if let Some(tag) = opts.tags.first().and_then(|t| t.tag.clone()) {
         l.insert("org.opencontainers.image.version".into(), tag);
     }
+    if let Some(b) = &opts.base {
+        l.insert("org.opencontainers.image.base.name".into(), b.name.clone());
+        l.insert(
+            "org.opencontainers.image.base.digest".into(),
+            b.digest.clone(),
+        );
+    }
     l
 }
 
 pub fn config(app: &PackedApp, opts: &ImageOptions, layers: &[LayerBlob]) -> Value {
     let created = created(app.mtime);
+    let base = opts.base.as_ref().map(|b| &b.config);
+    let mut env = vec![format!("PATH={PATH}"), "NODE_ENV=production".to_string()];
+    // A base's other variables stay (its CA bundle location, locale, …); ours win.
+    let base_env = base.and_then(|c| c["config"]["Env"].as_array().cloned());
+    for e in base_env.unwrap_or_default() {
+        if let Some(e) = e.as_str() {
+            if !e.starts_with("PATH=") && !e.starts_with("NODE_ENV=") {
+                env.push(e.to_string());
+            }
+        }
+    }
+    let mut all_labels: BTreeMap<String, Value> = base
+        .and_then(|c| c["config"]["Labels"].as_object().cloned())
+        .map(|m| m.into_iter().collect())
+        .unwrap_or_default();
+    for (k, v) in labels(app, opts) {
+        all_labels.insert(k, Value::String(v));
+    }
+    let mut history: Vec<Value> = base
+        .and_then(|c| c["history"].as_array().cloned())
+        .unwrap_or_default();
+    history.extend(layers.iter().filter(|l| !l.from_base).map(|l| {
+        json!({
+            "created": created,
+            "created_by": format!("watt build: {} layer", l.name),
+            "comment": l.owner,
+        })
+    }));
     json!({
         "architecture": architecture(),
         "os": "linux",
@@ -76,21 +113,17 @@ pub fn config(app: &PackedApp, opts: &ImageOptions, layers: &[LayerBlob]) -> Val
         "config": {
             "Entrypoint": [format!("/{STUB}")],
             "WorkingDir": WORKING_DIR,
-            "Env": [format!("PATH={PATH}"), "NODE_ENV=production".to_string()],
+            "Env": env,
             "ExposedPorts": { format!("{}/tcp", port(app)): {} },
             "User": opts.user.to_string(),
             "StopSignal": "SIGTERM",
-            "Labels": labels(app, opts),
+            "Labels": all_labels,
         },
         "rootfs": {
             "type": "layers",
             "diff_ids": layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>(),
         },
-        "history": layers.iter().map(|l| json!({
-            "created": created,
-            "created_by": format!("watt build: {} layer", l.name),
-            "comment": l.owner,
-        })).collect::<Vec<_>>(),
+        "history": history,
     })
 }
 

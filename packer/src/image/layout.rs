@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 
+use super::base::BaseLayer;
 use super::blob::{self, Compression, Descriptor, LayerBlob};
 use super::reference::Reference;
 use super::{json as cjson, Image, MEDIA_INDEX, MEDIA_MANIFEST};
@@ -74,6 +75,24 @@ impl Layout {
             descriptor,
             diff_id,
             uncompressed_size,
+            from_base: false,
+        })
+    }
+
+    /// A base image's layer, hard-linked (else copied) into the layout as it is.
+    pub fn add_base_layer(&self, base: &str, layer: &BaseLayer) -> Result<LayerBlob> {
+        let to = self.blob_path(&layer.descriptor);
+        if !to.exists() && fs::hard_link(&layer.file, &to).is_err() {
+            fs::copy(&layer.file, &to)
+                .with_context(|| format!("cannot copy {} into the image", layer.file.display()))?;
+        }
+        Ok(LayerBlob {
+            name: "base".into(),
+            owner: base.to_string(),
+            descriptor: layer.descriptor.clone(),
+            diff_id: layer.diff_id.clone(),
+            uncompressed_size: 0,
+            from_base: true,
         })
     }
 

@@ -4,10 +4,12 @@
 //! into such an image inside a [`layout::Layout`] folder; the sinks ([`layout`] for the OCI layout
 //! folder and the loadable oci-archive, `push` for a registry) take any [`Image`].
 
+pub mod base;
 pub mod blob;
 pub mod config;
 pub mod json;
 pub mod layout;
+pub mod pull;
 pub mod push;
 pub mod reference;
 
@@ -92,12 +94,23 @@ pub fn os_files(user: User) -> Result<Tree> {
 pub fn build(app: &PackedApp, opts: &ImageOptions, layout: &Layout) -> Result<Image> {
     let mut layers: Vec<Layer> = app.layers.clone();
     if let Some(runtime) = layers.iter_mut().find(|l| l.kind == Kind::Runtime) {
+        let mut os = os_files(opts.user)?;
+        if opts.base.is_some() {
+            // The base's own users and groups stay; the numeric user needs no entry.
+            os.retain(|p, _| !p.starts_with("etc"));
+        }
         runtime
             .tree
-            .merge(&os_files(opts.user)?)
+            .merge(&os)
             .context("cannot add /etc and /tmp to the runtime layer")?;
     }
-    let blobs = layers
+    let mut blobs = Vec::new();
+    if let Some(base) = &opts.base {
+        for l in &base.layers {
+            blobs.push(layout.add_base_layer(&base.name, l)?);
+        }
+    }
+    let own = layers
         .par_iter()
         .map(|l| {
             layout
@@ -105,7 +118,8 @@ pub fn build(app: &PackedApp, opts: &ImageOptions, layout: &Layout) -> Result<Im
                 .with_context(|| format!("cannot write layer {}", l.name))
         })
         .collect::<Result<Vec<_>>>()?;
-    for b in &blobs {
+    blobs.extend(own);
+    for b in blobs.iter().filter(|b| !b.from_base) {
         eprintln!(
             "watt: layer {:<28} {:>9.1} MB ({:.1} MB unpacked) {}",
             b.name,

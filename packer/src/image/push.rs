@@ -34,7 +34,7 @@ pub struct Pushed {
 
 const ATTEMPTS: u32 = 4;
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -50,7 +50,7 @@ pub fn check(refs: &[Reference], opts: &PushOptions) -> Result<()> {
     }
     runtime()?.block_on(async {
         for r in refs {
-            let reg = Registry::connect(r, opts).await?;
+            let reg = Registry::connect(r, opts.insecure, RegistryOperation::Push).await?;
             let empty = super::blob::sha256(b"");
             retry(|| reg.client.blob_exists(&reg.target, &empty))
                 .await
@@ -78,20 +78,21 @@ pub fn push(
     })
 }
 
-struct Registry {
-    registry: String,
-    target: oci_client::Reference,
-    client: Client,
+pub(super) struct Registry {
+    pub registry: String,
+    pub target: oci_client::Reference,
+    pub client: Client,
+    pub auth: RegistryAuth,
 }
 
 impl Registry {
-    async fn connect(r: &Reference, opts: &PushOptions) -> Result<Self> {
+    pub async fn connect(r: &Reference, insecure: bool, op: RegistryOperation) -> Result<Self> {
         let registry = r.registry.clone().ok_or_else(|| {
             anyhow!("--push {r}: name the registry, e.g. registry.example.com/{r}")
         })?;
         let tag = r.tag.clone().unwrap_or_else(|| "latest".into());
         let target = oci_client::Reference::with_tag(registry.clone(), r.repository.clone(), tag);
-        let protocol = if opts.insecure {
+        let protocol = if insecure {
             ClientProtocol::Http
         } else {
             ClientProtocol::Https
@@ -100,16 +101,18 @@ impl Registry {
             protocol,
             connect_timeout: Some(Duration::from_secs(10)),
             read_timeout: Some(Duration::from_secs(120)),
+            platform_resolver: Some(Box::new(oci_client::client::current_platform_resolver)),
             ..Default::default()
         });
         let auth = credentials(&registry)?;
-        retry(|| client.auth(&target, &auth, RegistryOperation::Push))
+        retry(|| client.auth(&target, &auth, op))
             .await
             .map_err(|e| explain(&registry, e))?;
         Ok(Self {
             registry,
             target,
             client,
+            auth,
         })
     }
 }
@@ -124,7 +127,8 @@ async fn push_one(
         registry,
         target,
         client,
-    } = Registry::connect(r, opts).await?;
+        ..
+    } = Registry::connect(r, opts.insecure, RegistryOperation::Push).await?;
     let failed = |e: OciDistributionError| explain(&registry, e);
     let mut uploaded = Vec::new();
     let mut skipped = 0;
@@ -224,7 +228,7 @@ where
 }
 
 /// What went wrong, in the user's terms. Credentials are never part of these messages.
-fn explain(registry: &str, e: OciDistributionError) -> anyhow::Error {
+pub(super) fn explain(registry: &str, e: OciDistributionError) -> anyhow::Error {
     let unauthorized = match &e {
         OciDistributionError::UnauthorizedError { .. }
         | OciDistributionError::AuthenticationFailure(_) => true,
