@@ -281,3 +281,42 @@ fn bad_output_paths_and_tags_fail_before_building_and_leave_nothing() {
         "nothing else written"
     );
 }
+
+#[test]
+fn zstd_layers_are_opt_in_and_podman_runs_them() {
+    let tag = "localhost/watt-e2e-api-zstd:test";
+    let (o, out, _dir) = build_image(
+        &example("api"),
+        "oci-archive",
+        tag,
+        &["--compression", "zstd"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let manifest = json(&run_ok(
+        tool("skopeo")
+            .args(["inspect", "--raw"])
+            .arg(format!("oci-archive:{}", out.display())),
+    ));
+    for l in manifest["layers"].as_array().unwrap() {
+        assert_eq!(
+            l["mediaType"],
+            "application/vnd.oci.image.layer.v1.tar+zstd"
+        );
+    }
+    let loaded = run_ok(podman().arg("load").arg("-i").arg(&out));
+    assert!(loaded.contains(tag), "{loaded}");
+    let port = free_port();
+    let c = Container::run(
+        &podman,
+        tag,
+        &format!("watt-e2e-api-zstd-{port}"),
+        &[
+            ("PORT", port.to_string()),
+            ("GREETING", "hi from the container".into()),
+        ],
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    c.wait_ready(&format!("{base}/health"), Duration::from_secs(90));
+    check_api_routes(&base, &|| c.logs());
+    assert_eq!(c.stop(10).0, 0, "{}", c.logs());
+}

@@ -144,3 +144,49 @@ fn docker_runs_the_content_image_read_only() {
     assert!(loaded.contains(TAG), "{loaded}");
     boot_and_stop(&docker, "docker");
 }
+
+/// Two copies built in different folders, umasks and clocks: every layer is identical except
+/// the two Astro SSR services' own layers, because Astro's server build embeds the absolute
+/// build folder (`rootDir`, `srcDir`, … in its manifest) and a random per-build `key` (server
+/// islands encryption; `ASTRO_KEY` pins it). That is Astro's output, not packing: this test
+/// pins exactly which layers differ so anything else becoming unreproducible fails it, and so
+/// does Astro becoming reproducible (then assert equal digests here).
+#[test]
+fn two_copies_built_apart_differ_only_in_astro_ssr_layers() {
+    let src = example("content");
+    let work = tempfile::tempdir().unwrap();
+    let a = work.path().join("first/content");
+    let b = work.path().join("second/elsewhere/content");
+    copy_tree(&src, &a, "022");
+    std::thread::sleep(Duration::from_millis(1100));
+    copy_tree(&src, &b, "077");
+    let mut results = Vec::new();
+    for d in [&a, &b] {
+        let _ = std::fs::remove_dir_all(d.join(".watt"));
+        let (o, _out, _dir) = build_image(d, "oci", TAG, &["--json"]);
+        assert!(o.status.success(), "{}", text(&o));
+        results.push(json(&String::from_utf8_lossy(&o.stdout)));
+    }
+    let layers = |r: &serde_json::Value| -> Vec<(String, String)> {
+        r["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                (
+                    l["name"].as_str().unwrap().to_string(),
+                    l["digest"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let (x, y) = (layers(&results[0]), layers(&results[1]));
+    assert_eq!(x.len(), y.len());
+    let differ: Vec<&str> = x
+        .iter()
+        .zip(&y)
+        .filter(|(l, r)| l != r)
+        .map(|(l, _)| l.0.as_str())
+        .collect();
+    assert_eq!(differ, ["app-mw", "app-site"], "{x:?}\n{y:?}");
+}

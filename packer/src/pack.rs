@@ -236,6 +236,26 @@ pub fn pack(input: PackInput<'_>) -> Result<PackedApp> {
     })
 }
 
+pub const MAX_DEPENDENCY_LAYERS: usize = 12;
+
+/// Merge the groups `pick` selects into one owned by all of their services.
+fn fold(
+    groups: Vec<(BTreeSet<String>, Tree)>,
+    pick: impl Fn(&BTreeSet<String>) -> bool,
+) -> Result<Vec<(BTreeSet<String>, Tree)>> {
+    let (picked, mut kept): (Vec<_>, Vec<_>) = groups.into_iter().partition(|(o, _)| pick(o));
+    let mut owners = BTreeSet::new();
+    let mut tree = Tree::new();
+    for (o, t) in picked {
+        owners.extend(o);
+        tree.merge(&t)?;
+    }
+    if !owners.is_empty() {
+        kept.push((owners, tree));
+    }
+    Ok(kept)
+}
+
 /// One layer per set of services sharing packages: services with identical closures share one
 /// layer, and packages that several services resolve to the same hoisted folder go in the layer
 /// of exactly that set. Layers shared by more services come first (they change least often).
@@ -268,7 +288,15 @@ fn dependency_layers(
             .or_default()
             .add_symlink(&at, &target)?;
     }
-    let mut groups: Vec<_> = groups.into_iter().collect();
+    let mut groups: Vec<(BTreeSet<String>, Tree)> = groups.into_iter().collect();
+    // Images have a layer limit (127 in Docker) and many tiny layers cost more than they save:
+    // past a handful, the shared sets fold into one layer, then everything does.
+    if groups.len() > MAX_DEPENDENCY_LAYERS {
+        groups = fold(groups, |owners| owners.len() > 1)?;
+    }
+    if groups.len() > MAX_DEPENDENCY_LAYERS {
+        groups = fold(groups, |_| true)?;
+    }
     groups.sort_by(|(a, _), (b, _)| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
     let single = groups.len() == 1;
     Ok(groups
@@ -494,6 +522,67 @@ mod tests {
             start: StartPlan::Command { argv: Vec::new() },
             static_assets: None,
         }
+    }
+
+    /// `(package, services)` → the dependency layers' names.
+    fn dependency_layer_names(spec: &[(&str, &[&str])]) -> Vec<String> {
+        let d = tempfile::tempdir().unwrap();
+        let mut packages = BTreeMap::new();
+        for (name, owners) in spec {
+            let dir = d.path().join(name);
+            fs::create_dir_all(&dir).unwrap();
+            fs::write(dir.join("index.js"), name).unwrap();
+            let dest = format!("app/node_modules/{name}");
+            let shipped = Shipped {
+                source: dir.clone(),
+                dest: dest.clone(),
+                confine: dir,
+                name: name.to_string(),
+            };
+            let owners = owners.iter().map(|s| s.to_string()).collect();
+            packages.insert(dest, (shipped, owners));
+        }
+        dependency_layers(packages, BTreeMap::new())
+            .unwrap()
+            .into_iter()
+            .map(|l| l.name)
+            .collect()
+    }
+
+    #[test]
+    fn services_sharing_packages_share_a_layer_most_shared_first() {
+        let names = dependency_layer_names(&[
+            ("fastify", &["api", "web"]),
+            ("pino", &["api", "web"]),
+            ("pg", &["api"]),
+            ("react", &["web"]),
+        ]);
+        assert_eq!(
+            names,
+            [
+                "dependencies-api+web",
+                "dependencies-api",
+                "dependencies-web"
+            ]
+        );
+        assert_eq!(
+            dependency_layer_names(&[("a", &["x", "y"]), ("b", &["x", "y"])]),
+            ["dependencies"]
+        );
+    }
+
+    #[test]
+    fn many_shared_sets_fold_into_one_layer() {
+        let ids = ["s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7"];
+        let mut spec: Vec<(String, Vec<&str>)> = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            spec.push((format!("own{i}"), vec![*id]));
+            spec.push((format!("pair{i}"), vec![*id, ids[(i + 1) % ids.len()]]));
+        }
+        let spec: Vec<(&str, &[&str])> = spec.iter().map(|(n, o)| (n.as_str(), &o[..])).collect();
+        let names = dependency_layer_names(&spec);
+        assert_eq!(names.len(), 9, "{names:?}");
+        assert_eq!(names[0], format!("dependencies-{}", ids.join("+")));
     }
 
     #[test]
