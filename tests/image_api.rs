@@ -253,6 +253,11 @@ fn bad_output_paths_and_tags_fail_before_building_and_leave_nothing() {
             "not a valid image reference",
         ),
         (
+            vec!["--push", "127.0.0.1:5000/Bad Name:1"],
+            "not a valid image reference",
+        ),
+        (vec!["--push", "api:1"], "name the registry"),
+        (
             vec!["--format", "oci", "--user", "watt", "-o", "x"],
             "numeric UID:GID",
         ),

@@ -90,7 +90,7 @@ pub fn built_image(name: &str, format: &str, tag: &str) -> std::sync::Arc<BuiltI
                 started.elapsed().as_secs_f64(),
                 String::from_utf8_lossy(&o.stderr)
                     .lines()
-                    .filter(|l| l.starts_with("watt: layer") || l.starts_with("watt: wrote"))
+                    .filter(|l| l.starts_with("watt: layer") || l.starts_with("watt: image"))
                     .collect::<Vec<_>>()
                     .join("\n")
             );
