@@ -270,3 +270,82 @@ fn wrong_credentials_and_unreachable_registries_fail_before_building() {
     assert!(err.contains("cannot reach registry 127.0.0.1:"), "{err}");
     assert!(!out.exists(), "nothing at the output path");
 }
+
+/// A proxy in front of the registry that answers the first `failures` connections with a 503
+/// and pipes every later one through: the registry's transient errors, as seen by watt.
+fn flaky_proxy(
+    upstream: String,
+    failures: usize,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let failed = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = failed.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut client) = conn else { continue };
+            if count.load(Ordering::SeqCst) < failures {
+                count.fetch_add(1, Ordering::SeqCst);
+                let mut head = [0u8; 4096];
+                let _ = client.read(&mut head);
+                let _ = client.write_all(
+                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+                continue;
+            }
+            let Ok(mut server) = std::net::TcpStream::connect(&upstream) else {
+                continue;
+            };
+            let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c2, &mut s2);
+                let _ = s2.shutdown(std::net::Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut server, &mut client);
+                let _ = client.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    (addr, failed)
+}
+
+#[test]
+fn a_registry_answering_503_is_retried_with_backoff() {
+    let registry = Registry::start();
+    let (proxy, failed) = flaky_proxy(registry.addr.clone(), 2);
+    let work = tempfile::tempdir().unwrap();
+    let d = tempfile::tempdir().unwrap();
+    let auth = base64(&format!("{USER}:{PASSWORD}"));
+    let config = serde_json::json!({ "auths": { proxy.clone(): { "auth": auth } } });
+    std::fs::write(d.path().join("config.json"), config.to_string()).unwrap();
+    let reference = format!("{proxy}/watt/api:retry");
+    let o = build_and_push(
+        &example("api"),
+        &work.path().join("image"),
+        &reference,
+        d.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        failed.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "the proxy failed twice"
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("retrying in"), "{err}");
+    let r = json(&String::from_utf8_lossy(&o.stdout));
+    let seen = json(&run_ok(
+        tool("skopeo")
+            .args([
+                "inspect",
+                "--tls-verify=false",
+                "--creds",
+                &format!("{USER}:{PASSWORD}"),
+            ])
+            .arg(format!("docker://{}/watt/api:retry", registry.addr)),
+    ));
+    assert_eq!(seen["Digest"], r["digest"], "the image arrived whole");
+}

@@ -52,9 +52,11 @@ pub fn check(refs: &[Reference], opts: &PushOptions) -> Result<()> {
         for r in refs {
             let reg = Registry::connect(r, opts.insecure, RegistryOperation::Push).await?;
             let empty = super::blob::sha256(b"");
-            retry(|| reg.client.blob_exists(&reg.target, &empty))
-                .await
-                .map_err(|e| explain(&reg.registry, e))?;
+            reg.call(RegistryOperation::Push, || {
+                reg.client.blob_exists(&reg.target, &empty)
+            })
+            .await
+            .map_err(|e| explain(&reg.registry, e))?;
         }
         Ok(())
     })
@@ -123,12 +125,9 @@ async fn push_one(
     r: &Reference,
     opts: &PushOptions,
 ) -> Result<Pushed> {
-    let Registry {
-        registry,
-        target,
-        client,
-        ..
-    } = Registry::connect(r, opts.insecure, RegistryOperation::Push).await?;
+    let reg = Registry::connect(r, opts.insecure, RegistryOperation::Push).await?;
+    let (registry, target, client) = (&reg.registry, &reg.target, &reg.client);
+    let push = RegistryOperation::Push;
     let failed = |e: OciDistributionError| explain(&registry, e);
     let mut uploaded = Vec::new();
     let mut skipped = 0;
@@ -139,7 +138,8 @@ async fn push_one(
         .chain([&image.config])
         .collect();
     for d in blobs {
-        let exists = retry(|| client.blob_exists(&target, &d.digest))
+        let exists = reg
+            .call(push, || client.blob_exists(target, &d.digest))
             .await
             .map_err(failed)?;
         if exists {
@@ -150,7 +150,7 @@ async fn push_one(
         let data = bytes::Bytes::from(
             std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?,
         );
-        retry(|| client.push_blob(&target, data.clone(), &d.digest))
+        reg.call(push, || client.push_blob(target, data.clone(), &d.digest))
             .await
             .map_err(failed)
             .with_context(|| format!("cannot upload {} to {registry}", d.digest))?;
@@ -162,10 +162,12 @@ async fn push_one(
         uploaded.push((d.digest.clone(), d.size));
     }
     let content_type = http::HeaderValue::from_static(MEDIA_MANIFEST);
-    retry(|| client.push_manifest_raw(&target, image.manifest_bytes.clone(), content_type.clone()))
-        .await
-        .map_err(failed)
-        .with_context(|| format!("cannot push the manifest of {r}"))?;
+    reg.call(push, || {
+        client.push_manifest_raw(target, image.manifest_bytes.clone(), content_type.clone())
+    })
+    .await
+    .map_err(failed)
+    .with_context(|| format!("cannot push the manifest of {r}"))?;
     let reference = format!("{}@{}", r.name(), image.manifest.digest);
     eprintln!(
         "watt: pushed {r}: {} blobs uploaded ({:.1} MB), {skipped} already there",
@@ -178,6 +180,51 @@ async fn push_one(
         skipped,
         manifest_size: image.manifest.size,
     })
+}
+
+impl Registry {
+    /// `op` with [`retry`]'s backoff on transient errors, and one more thing: a refusal while
+    /// holding credentials re-runs the auth handshake first (a registry that answered the
+    /// handshake with a 5xx, or a bearer token that expired, looks like a refusal).
+    async fn call<T, F, Fut>(
+        &self,
+        operation: RegistryOperation,
+        mut op: F,
+    ) -> std::result::Result<T, OciDistributionError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<T, OciDistributionError>>,
+    {
+        let has_credentials = !matches!(self.auth, RegistryAuth::Anonymous);
+        let mut delay = Duration::from_millis(250);
+        let mut attempt = 1;
+        loop {
+            match op().await {
+                Err(e) if attempt < ATTEMPTS && transient(&e) => {
+                    eprintln!(
+                        "watt: registry {} error ({e}); retrying in {delay:?}",
+                        self.registry
+                    );
+                }
+                Err(e) if attempt < ATTEMPTS && has_credentials && unauthorized(&e) => {
+                    eprintln!(
+                        "watt: registry {} refused the request; authenticating again and \
+                         retrying in {delay:?}",
+                        self.registry
+                    );
+                    tokio::time::sleep(delay).await;
+                    let _ = self.client.auth(&self.target, &self.auth, operation).await;
+                    delay *= 2;
+                    attempt += 1;
+                    continue;
+                }
+                other => return other,
+            }
+            tokio::time::sleep(delay).await;
+            delay *= 2;
+            attempt += 1;
+        }
+    }
 }
 
 /// Credentials for `registry` from the Docker config; anonymous when it has none.
@@ -227,9 +274,8 @@ where
     }
 }
 
-/// What went wrong, in the user's terms. Credentials are never part of these messages.
-pub(super) fn explain(registry: &str, e: OciDistributionError) -> anyhow::Error {
-    let unauthorized = match &e {
+fn unauthorized(e: &OciDistributionError) -> bool {
+    match e {
         OciDistributionError::UnauthorizedError { .. }
         | OciDistributionError::AuthenticationFailure(_) => true,
         OciDistributionError::ServerError { code, .. } => *code == 401 || *code == 403,
@@ -241,8 +287,12 @@ pub(super) fn explain(registry: &str, e: OciDistributionError) -> anyhow::Error 
             text.contains("UNAUTHORIZED") || text.contains("DENIED")
         }
         _ => false,
-    };
-    if unauthorized {
+    }
+}
+
+/// What went wrong, in the user's terms. Credentials are never part of these messages.
+pub(super) fn explain(registry: &str, e: OciDistributionError) -> anyhow::Error {
+    if unauthorized(&e) {
         return anyhow!(
             "authentication failed at registry {registry}: the registry refused the credentials \
              (or their absence); run `docker login {registry}` or fix its entry in \
