@@ -128,7 +128,7 @@ async fn push_one(
     let reg = Registry::connect(r, opts.insecure, RegistryOperation::Push).await?;
     let (registry, target, client) = (&reg.registry, &reg.target, &reg.client);
     let push = RegistryOperation::Push;
-    let failed = |e: OciDistributionError| explain(&registry, e);
+    let failed = |e: OciDistributionError| explain(registry, e);
     let mut uploaded = Vec::new();
     let mut skipped = 0;
     let blobs: Vec<&Descriptor> = image
