@@ -44,8 +44,7 @@ fn make_base(dir: &Path, arch: &str) {
 }
 
 fn boot_with_podman(archive: &Path, tag: &str) {
-    let loaded = run_ok(podman().arg("load").arg("-i").arg(archive));
-    assert!(loaded.contains(tag), "{loaded}");
+    let _image = PodmanImage::load(archive, tag);
     let port = free_port();
     let c = Container::run(
         &podman,

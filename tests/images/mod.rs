@@ -126,6 +126,27 @@ pub fn podman() -> Command {
     c
 }
 
+/// An image loaded into podman's (machine-wide) store, removed again when dropped.
+pub struct PodmanImage(pub String);
+
+impl PodmanImage {
+    /// `podman load -i archive`, which must name `tag`.
+    pub fn load(archive: &Path, tag: &str) -> Self {
+        let loaded = run_ok(podman().arg("load").arg("-i").arg(archive));
+        assert!(
+            loaded.contains(tag),
+            "podman load did not name {tag}: {loaded}"
+        );
+        PodmanImage(tag.to_string())
+    }
+}
+
+impl Drop for PodmanImage {
+    fn drop(&mut self) {
+        let _ = podman().args(["rmi", "-f", &self.0]).output();
+    }
+}
+
 /// A private Docker daemon (own socket, data and exec roots) that the test starts and that
 /// stops, by its pid, when dropped.
 pub struct Dockerd {
