@@ -72,8 +72,7 @@ fn dependencies_ship_the_way_node_resolves_them_and_answer_as_under_wattpm() {
     // A key of Watt's runtime config that watt-pack does not act on is named, with its file.
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(
-        stderr.contains("warning: `httpCache` in")
-            && stderr.contains("resolve-deps/watt.json"),
+        stderr.contains("warning: `httpCache` in") && stderr.contains("resolve-deps/watt.json"),
         "{stderr}"
     );
 

@@ -3,7 +3,7 @@
 //! Pipeline: [`config`] resolves the app → [`frameworks`] say how each service builds, and
 //! [`build`] runs those builds (with [`globals`] set) → each framework says what production
 //! needs and how it starts → [`imports`] finds what the service's code loads and [`closure`]
-//! adds its production dependencies → [`pack`] lays it all out as one [`tree::Tree`] with its
+//! adds its production dependencies → [`pack`] lays it all out as ordered [`layers`] with its
 //! manifest → [`verify`] checks every import resolves inside it → a [`sink`] writes it.
 
 pub mod build;
@@ -11,8 +11,10 @@ pub mod closure;
 pub mod config;
 pub mod frameworks;
 pub mod globals;
+pub mod image;
 pub mod imports;
 pub mod k8s;
+pub mod layers;
 pub mod node_runtime;
 pub mod pack;
 pub mod sink;

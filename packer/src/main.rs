@@ -3,6 +3,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
+use watt_pack::image::{self, reference::Reference};
 use watt_pack::sink::{archive::Compression, ArchiveSink, Sink};
 
 /// Pack a Platformatic Watt application into one deployable artifact.
@@ -20,11 +21,12 @@ enum Cmd {
         /// The app folder (holding watt.json).
         #[arg(default_value = ".")]
         dir: PathBuf,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Archive)]
-        format: Format,
-        /// Output file. Its extension picks the compression: .tar.zst (default), .tar.gz, .tar.
-        /// Default: <app name>.tar.zst in the current folder.
+        /// Output format (default: archive, or only the registry when --push is given without -o).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+        /// Output path. archive: its extension picks the compression: .tar.zst (default),
+        /// .tar.gz, .tar; default <app name>.tar.zst. oci: a folder (default <app name>.oci).
+        /// oci-archive: a tar file (default <app name>.oci.tar).
         #[arg(short, long)]
         output: Option<PathBuf>,
         /// The node executable to carry (default: `node` on PATH).
@@ -36,6 +38,34 @@ enum Cmd {
         /// Builds to run at once (default: number of cores).
         #[arg(short, long)]
         jobs: Option<usize>,
+        /// Image name and tag, e.g. registry.example.com/team/app:1.2 (repeatable); the first
+        /// sets org.opencontainers.image.version; oci-archive's RepoTags.
+        #[arg(long = "tag", value_name = "REF")]
+        tags: Vec<String>,
+        /// Numeric user the image runs as.
+        #[arg(long, default_value = "65532:65532", value_name = "UID:GID")]
+        user: watt_pack::image::User,
+        /// Image layer compression.
+        #[arg(long, value_enum, default_value_t = watt_pack::image::Compression::Gzip)]
+        compression: watt_pack::image::Compression,
+        /// Print a JSON result (digest, tags, layers, outputs, pushes) on stdout instead of
+        /// REF@DIGEST.
+        #[arg(long)]
+        json: bool,
+        /// Push the image to this registry reference (repeatable), e.g. ghcr.io/acme/app:1.2.
+        /// Credentials come from ~/.docker/config.json ($DOCKER_CONFIG).
+        #[arg(long = "push", value_name = "REF")]
+        push: Vec<String>,
+        /// Write the pushed references (REF@sha256:…), one a line, to this file.
+        #[arg(long, value_name = "FILE")]
+        image_refs: Option<PathBuf>,
+        /// Talk plain HTTP to the registry (loopback test registries).
+        #[arg(long)]
+        insecure: bool,
+        /// Put the app on this image: an OCI layout folder, an oci-archive or docker-archive
+        /// tar, or a registry reference (default: none; the image holds only the app).
+        #[arg(long, value_name = "IMAGE")]
+        base: Option<String>,
     },
     /// Write Kubernetes manifests (Deployment, Service) for the app's image.
     K8s {
@@ -66,10 +96,15 @@ enum Cmd {
     },
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
     /// A self-contained .tar.zst/.tar.gz that runs on a Linux host without Node.
     Archive,
+    /// An OCI image layout folder.
+    Oci,
+    /// One tar with the OCI layout plus a Docker manifest.json: `docker load`, `podman load`,
+    /// `skopeo copy oci-archive:…` all read it.
+    OciArchive,
 }
 
 fn main() -> ExitCode {
@@ -135,66 +170,249 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Build {
             dir,
-            format: Format::Archive,
+            format,
             output,
             node,
             stub,
             jobs,
+            tags,
+            user,
+            compression,
+            json,
+            push,
+            image_refs,
+            insecure,
+            base,
         } => {
+            let tags = tags
+                .iter()
+                .map(|t| {
+                    t.parse::<Reference>()
+                        .map_err(|e| anyhow::anyhow!("--tag {e}"))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let push = push
+                .iter()
+                .map(|t| {
+                    let r = t
+                        .parse::<Reference>()
+                        .map_err(|e| anyhow::anyhow!("--push {e}"))?;
+                    if r.registry.is_none() {
+                        bail!("--push {t}: name the registry, e.g. registry.example.com/{t}");
+                    }
+                    Ok(r)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            if image_refs.is_some() && push.is_empty() {
+                bail!("--image-refs lists pushed references: add --push REF");
+            }
+            // With --push and no -o/--format, the registry is the only output.
+            let local = format.is_some() || output.is_some() || push.is_empty();
+            let format = format.unwrap_or(if push.is_empty() {
+                Format::Archive
+            } else {
+                Format::OciArchive
+            });
+            if format == Format::Archive && (!push.is_empty() || base.is_some()) {
+                bail!(
+                    "--push and --base make an image: use --format oci or oci-archive (or no \
+                     --format with --push)"
+                );
+            }
             let started = std::time::Instant::now();
             let app = watt_pack::config::resolve(&dir)?;
-            let output = output.unwrap_or_else(|| default_output(&app));
-            let Some(compression) = Compression::from_path(&output) else {
-                bail!(
-                    "{}: the archive name must end in .tar.zst, .tar.gz or .tar",
-                    output.display()
-                );
+            let output = output.unwrap_or_else(|| default_output(&app, format));
+            let compression_archive = match format {
+                Format::Archive => match Compression::from_path(&output) {
+                    Some(c) => Some(c),
+                    None => bail!(
+                        "{}: the archive name must end in .tar.zst, .tar.gz or .tar",
+                        output.display()
+                    ),
+                },
+                _ => None,
             };
-            check_writable(&output)?;
+            if local && format == Format::Oci {
+                watt_pack::image::layout::check_dir_output(&output)?;
+            }
+            if local {
+                check_writable(&output)?;
+            }
+            if let Some(f) = &image_refs {
+                check_writable(f)?;
+            }
+            let push_opts = image::push::PushOptions { insecure };
+            image::push::check(&push, &push_opts)?;
+            let scratch = tempfile::Builder::new()
+                .prefix("watt-base-")
+                .tempdir()
+                .context("cannot create a temporary folder")?;
+            let base = base
+                .map(|b| image::base::open(&b, scratch.path(), insecure))
+                .transpose()?;
             let jobs =
                 jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
             let packed = watt_pack::build_app(&app, &watt_pack::BuildOptions { node, stub, jobs })?;
-            let sink = ArchiveSink {
-                path: output,
+            if let Some(compression) = compression_archive {
+                let sink = ArchiveSink {
+                    path: output,
+                    compression,
+                };
+                sink.write(&packed)?;
+                let size = std::fs::metadata(&sink.path).map(|m| m.len()).unwrap_or(0);
+                eprintln!(
+                    "watt: wrote {} ({:.1} MB, {} layers flattened) in {:.1}s\n      run it: mkdir app && tar -xf {} -C app && app/watt-stub",
+                    sink.describe(),
+                    size as f64 / 1e6,
+                    packed.layers.len(),
+                    started.elapsed().as_secs_f64(),
+                    sink.describe(),
+                );
+                return Ok(());
+            }
+            let opts = image::ImageOptions {
+                tags: tags.clone(),
+                user,
                 compression,
+                labels: image::config::git_labels(&app.root),
+                base,
             };
-            sink.write(&packed)?;
-            let size = std::fs::metadata(&sink.path).map(|m| m.len()).unwrap_or(0);
+            let staging = if local {
+                parent_dir(&output).to_path_buf()
+            } else {
+                std::env::temp_dir()
+            };
+            let layout = image::layout::Layout::stage_in(&staging)?;
+            let img = image::build(&packed, &opts, &layout)?;
+            layout.write_index(&img, &tags)?;
+            let pushed = image::push::push(&img, &layout, &push, &push_opts)?;
+            if let Some(f) = &image_refs {
+                let text: String = pushed
+                    .iter()
+                    .map(|p| format!("{}\n", p.reference))
+                    .collect();
+                write_atomically(f, text.as_bytes())?;
+            }
+            let mut outputs = Vec::new();
+            if local && format == Format::Oci {
+                layout.persist_dir(&output)?;
+                outputs.push(serde_json::json!({"format": "oci", "path": output}));
+            } else if local {
+                layout.persist_archive(&img, &tags, packed.mtime, &output)?;
+                outputs.push(serde_json::json!({"format": "oci-archive", "path": output}));
+            }
+            let compressed: u64 = img.layers.iter().map(|l| l.descriptor.size).sum();
+            let unpacked: u64 = img.layers.iter().map(|l| l.uncompressed_size).sum();
             eprintln!(
-                "watt: wrote {} ({:.1} MB, {} entries) in {:.1}s\n      run it: mkdir app && tar -xf {} -C app && app/watt-stub",
-                sink.describe(),
-                size as f64 / 1e6,
-                packed.tree.len(),
-                started.elapsed().as_secs_f64(),
-                sink.describe(),
+                "watt: image {} ({} layers, {:.1} MB compressed, {:.1} MB unpacked) in {:.1}s",
+                if local {
+                    output.display().to_string()
+                } else {
+                    "pushed".to_string()
+                },
+                img.layers.len(),
+                compressed as f64 / 1e6,
+                unpacked as f64 / 1e6,
+                started.elapsed().as_secs_f64()
             );
+            let name = tags
+                .first()
+                .map(|t| t.name())
+                .unwrap_or_else(|| default_name(&app));
+            if json {
+                let v = serde_json::json!({
+                    "digest": img.manifest.digest,
+                    "reference": format!("{name}@{}", img.manifest.digest),
+                    "tags": tags.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
+                    "config": img.config.digest,
+                    "outputs": outputs,
+                    "pushed": pushed.iter().map(|p| serde_json::json!({
+                        "reference": p.reference,
+                        "uploaded": p.uploaded.iter().map(|(d, s)| serde_json::json!({"digest": d, "size": s})).collect::<Vec<_>>(),
+                        "uploadedBytes": p.uploaded.iter().map(|(_, s)| s).sum::<u64>() + p.manifest_size,
+                        "skipped": p.skipped,
+                    })).collect::<Vec<_>>(),
+                    "layers": img.layers.iter().map(|l| serde_json::json!({
+                        "name": l.name,
+                        "owner": l.owner,
+                        "digest": l.descriptor.digest,
+                        "mediaType": l.descriptor.media_type,
+                        "size": l.descriptor.size,
+                        "diffId": l.diff_id,
+                        "uncompressedSize": l.uncompressed_size,
+                    })).collect::<Vec<_>>(),
+                });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else if pushed.is_empty() {
+                println!("{name}@{}", img.manifest.digest);
+            } else {
+                for p in &pushed {
+                    println!("{}", p.reference);
+                }
+            }
             Ok(())
         }
     }
 }
 
-fn default_output(app: &watt_pack::config::ResolvedApp) -> PathBuf {
-    let name: String = app
-        .name
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".watt-partial-")
+        .tempfile_in(parent_dir(path))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    std::io::Write::write_all(&mut tmp, bytes)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+fn parent_dir(output: &Path) -> &Path {
+    match output.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+fn default_name(app: &watt_pack::config::ResolvedApp) -> String {
+    app.name
         .trim_start_matches('@')
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
-                c
+                c.to_ascii_lowercase()
             } else {
                 '-'
             }
         })
-        .collect();
-    PathBuf::from(format!("{name}.tar.zst"))
+        .collect()
+}
+
+fn default_output(app: &watt_pack::config::ResolvedApp, format: Format) -> PathBuf {
+    let name = default_name(app);
+    PathBuf::from(match format {
+        // Archive names keep the app name's case, as before images existed.
+        Format::Archive => format!(
+            "{}.tar.zst",
+            app.name
+                .trim_start_matches('@')
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                    c
+                } else {
+                    '-'
+                })
+                .collect::<String>()
+        ),
+        Format::Oci => format!("{name}.oci"),
+        Format::OciArchive => format!("{name}.oci.tar"),
+    })
 }
 
 /// Fail before building when the output cannot be written, not after minutes of builds.
 fn check_writable(output: &Path) -> Result<()> {
-    let dir = match output.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
+    let dir = parent_dir(output);
     if !dir.is_dir() {
         bail!("the output folder {} does not exist", dir.display());
     }

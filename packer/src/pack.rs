@@ -1,8 +1,9 @@
-//! Lays a resolved, built app out as the artifact tree and writes its manifest.
+//! Lays a resolved, built app out as the artifact's layers and writes its manifest.
 //!
 //! Artifact layout (the same for every sink):
 //! ```text
 //! watt-stub                 the runtime stub (entrypoint)
+//! runtime/js/…              the JS files the stub loads into services
 //! watt-manifest.json        the contract the stub reads
 //! runtime/lib/node          node, its shared libraries and dynamic loader
 //! runtime/bin/node          → ../../watt-stub (starts the bundled node)
@@ -10,7 +11,7 @@
 //!                           production closure needs, at their original relative paths
 //! ```
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -19,6 +20,7 @@ use watt_manifest as m;
 use crate::closure::{production_closure, ClosureRequest};
 use crate::config::{ResolvedApp, ResolvedService};
 use crate::frameworks::{Package, StartPlan};
+use crate::layers::{self, Kind, Layer};
 use crate::node_runtime::NodeRuntime;
 use crate::sink::PackedApp;
 use crate::tree::{self, artifact_path, LinkPolicy, Tree};
@@ -73,18 +75,56 @@ pub struct PackInput<'a> {
     pub mtime: u64,
 }
 
+/// The JS files the stub loads into services, shipped at `runtime/js/<name>` so the stub can use
+/// them in place (a read-only root works) instead of writing them out at start.
+pub const STUB_JS: &[(&str, &str)] = &[
+    (
+        "launcher.cjs",
+        include_str!("../../runtime-stub/js/launcher.cjs"),
+    ),
+    (
+        "preload.cjs",
+        include_str!("../../runtime-stub/js/preload.cjs"),
+    ),
+    (
+        "request-handler.cjs",
+        include_str!("../../runtime-stub/js/request-handler.cjs"),
+    ),
+];
+pub const STUB_JS_DIR: &str = "runtime/js";
+
+/// One package of a closure, remembered with the services that need it so dependency layers
+/// can be cut by who shares what.
+struct Shipped {
+    source: PathBuf,
+    dest: String,
+    confine: PathBuf,
+    name: String,
+}
+
 pub fn pack(input: PackInput<'_>) -> Result<PackedApp> {
     let app = input.app;
     let root = &app.root;
-    let mut tree = Tree::new();
-    tree.add_file(STUB, input.stub)
-        .with_context(|| format!("cannot read the stub at {}", input.stub.display()))?;
-    let node = input.node.add_to(&mut tree, STUB)?;
 
+    let mut runtime = Layer::new("runtime", Kind::Runtime, "node runtime");
+    let node = input.node.add_to(&mut runtime.tree, STUB)?;
+    let mut stub = Layer::new("stub", Kind::Stub, "watt-stub");
+    stub.tree
+        .add_file(STUB, input.stub)
+        .with_context(|| format!("cannot read the stub at {}", input.stub.display()))?;
+    for (name, text) in STUB_JS {
+        stub.tree.add_bytes(
+            &format!("{STUB_JS_DIR}/{name}"),
+            text.as_bytes().to_vec(),
+            false,
+        )?;
+    }
+    let mut last = Layer::new("manifest", Kind::Manifest, "watt build");
     // Node decides ESM vs CommonJS from the nearest package.json, which may be the root's.
     let root_pkg = root.join("package.json");
     if root_pkg.is_file() {
-        tree.add_file(&format!("{APP_DIR}/package.json"), &root_pkg)?;
+        last.tree
+            .add_file(&format!("{APP_DIR}/package.json"), &root_pkg)?;
     }
 
     let exclude: Vec<String> = WATT_RUNTIME_PACKAGES
@@ -93,19 +133,32 @@ pub fn pack(input: PackInput<'_>) -> Result<PackedApp> {
         .collect();
     let mut services = Vec::new();
     let mut imports = Vec::new();
+    let mut app_layers = Vec::new();
+    // Artifact path → (package, the services whose closure holds it); links likewise.
+    let mut packages: BTreeMap<String, (Shipped, BTreeSet<String>)> = BTreeMap::new();
+    let mut links: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
     for (svc, package) in &input.services {
-        ship_files(&mut tree, root, package)
+        let mut layer = Layer::new(
+            format!("app-{}", svc.id),
+            Kind::Application,
+            format!("service \"{}\"", svc.id),
+        );
+        ship_files(&mut layer.tree, root, package)
             .with_context(|| format!("cannot pack service \"{}\"", svc.id))?;
-        // A preload outside the service folder (the runtime's, at the app root) ships too.
+        // A preload outside the service folder (the runtime's, at the app root) ships too; in
+        // every layer of a service that loads it, which `settle` keeps once.
         for p in svc.preload.iter().filter(|p| !p.starts_with(&svc.path)) {
-            tree.add_file(&rel(root, p)?, p)
+            layer
+                .tree
+                .add_file(&rel(root, p)?, p)
                 .with_context(|| format!("service \"{}\": cannot pack its preload", svc.id))?;
         }
         let found = ServiceImports::scan(svc, package, root)?;
         let imported = found.packages();
         imports.push(found);
+        app_layers.push(layer);
+        services.push(manifest_service(app, svc, package)?);
         if !package.ship_dependencies {
-            services.push(manifest_service(app, svc, package)?);
             continue;
         }
         let closure = production_closure(&ClosureRequest {
@@ -124,24 +177,32 @@ pub fn pack(input: PackInput<'_>) -> Result<PackedApp> {
         for pkg in &closure.packages {
             let dest = artifact_path(APP_DIR, root, &root.join(&pkg.dest))?;
             let confine = if pkg.source.starts_with(root) {
-                root.as_path()
+                root.clone()
             } else {
-                pkg.source.as_path()
+                pkg.source.clone()
             };
-            tree.add_dir(
-                &pkg.source,
-                &dest,
-                LinkPolicy {
-                    confine_to: confine,
-                },
-                &|rel| rel.file_name().is_some_and(|n| n == "node_modules"),
-            )
-            .with_context(|| {
-                format!(
-                    "cannot pack package {} for service \"{}\"",
-                    pkg.name, svc.id
+            let (shipped, owners) = packages.entry(dest.clone()).or_insert_with(|| {
+                (
+                    Shipped {
+                        source: pkg.source.clone(),
+                        dest: dest.clone(),
+                        confine,
+                        name: pkg.name.clone(),
+                    },
+                    BTreeSet::new(),
                 )
-            })?;
+            });
+            if shipped.source != pkg.source {
+                bail!(
+                    "two different folders would be packed at {dest}: {} (for {}) and {} (for \
+                     service \"{}\")",
+                    shipped.source.display(),
+                    owners.iter().cloned().collect::<Vec<_>>().join(", "),
+                    pkg.source.display(),
+                    svc.id
+                );
+            }
+            owners.insert(svc.id.clone());
         }
         for link in &closure.links {
             let at = artifact_path(APP_DIR, root, &root.join(&link.path))?;
@@ -151,10 +212,18 @@ pub fn pack(input: PackInput<'_>) -> Result<PackedApp> {
                     link.path.display()
                 );
             };
-            tree.add_symlink(&at, target)?;
+            links
+                .entry(at)
+                .or_insert_with(|| (target.to_string(), BTreeSet::new()))
+                .1
+                .insert(svc.id.clone());
         }
-        services.push(manifest_service(app, svc, package)?);
     }
+    let dependency_layers = dependency_layers(packages, links)?;
+
+    let mut layers = vec![runtime, stub];
+    layers.extend(dependency_layers);
+    layers.extend(app_layers);
 
     let manifest = m::AppManifest {
         schema_version: m::SCHEMA_VERSION,
@@ -177,14 +246,101 @@ pub fn pack(input: PackInput<'_>) -> Result<PackedApp> {
         },
         services,
     };
-    check_static_assets(&tree, &manifest)?;
-    verify::check(&tree, root, APP_DIR, &imports)?;
-    tree.add_bytes(m::MANIFEST_FILE, manifest.to_json(), false)?;
+    last.tree
+        .add_bytes(m::MANIFEST_FILE, manifest.to_json(), false)?;
+    layers.push(last);
+    let layers = layers::settle(layers)?;
+    let flat = layers::flatten(&layers)?;
+    check_static_assets(&flat, &manifest)?;
+    verify::check(&flat, root, APP_DIR, &imports)?;
     Ok(PackedApp {
-        tree,
+        layers,
         manifest,
         mtime: input.mtime,
     })
+}
+
+pub const MAX_DEPENDENCY_LAYERS: usize = 12;
+
+/// Merge the groups `pick` selects into one owned by all of their services.
+fn fold(
+    groups: Vec<(BTreeSet<String>, Tree)>,
+    pick: impl Fn(&BTreeSet<String>) -> bool,
+) -> Result<Vec<(BTreeSet<String>, Tree)>> {
+    let (picked, mut kept): (Vec<_>, Vec<_>) = groups.into_iter().partition(|(o, _)| pick(o));
+    let mut owners = BTreeSet::new();
+    let mut tree = Tree::new();
+    for (o, t) in picked {
+        owners.extend(o);
+        tree.merge(&t)?;
+    }
+    if !owners.is_empty() {
+        kept.push((owners, tree));
+    }
+    Ok(kept)
+}
+
+/// One layer per set of services sharing packages: services with identical closures share one
+/// layer, and packages that several services resolve to the same hoisted folder go in the layer
+/// of exactly that set. Layers shared by more services come first (they change least often).
+fn dependency_layers(
+    packages: BTreeMap<String, (Shipped, BTreeSet<String>)>,
+    links: BTreeMap<String, (String, BTreeSet<String>)>,
+) -> Result<Vec<Layer>> {
+    let mut groups: BTreeMap<BTreeSet<String>, Tree> = BTreeMap::new();
+    for (_, (pkg, owners)) in packages {
+        let tree = groups.entry(owners.clone()).or_default();
+        tree.add_dir(
+            &pkg.source,
+            &pkg.dest,
+            LinkPolicy {
+                confine_to: &pkg.confine,
+            },
+            &|rel| rel.file_name().is_some_and(|n| n == "node_modules"),
+        )
+        .with_context(|| {
+            format!(
+                "cannot pack package {} for {}",
+                pkg.name,
+                owners.iter().cloned().collect::<Vec<_>>().join(", ")
+            )
+        })?;
+    }
+    for (at, (target, owners)) in links {
+        groups
+            .entry(owners)
+            .or_default()
+            .add_symlink(&at, &target)?;
+    }
+    let mut groups: Vec<(BTreeSet<String>, Tree)> = groups.into_iter().collect();
+    // Images have a layer limit (127 in Docker) and many tiny layers cost more than they save:
+    // past a handful, the shared sets fold into one layer, then everything does.
+    if groups.len() > MAX_DEPENDENCY_LAYERS {
+        groups = fold(groups, |owners| owners.len() > 1)?;
+    }
+    if groups.len() > MAX_DEPENDENCY_LAYERS {
+        groups = fold(groups, |_| true)?;
+    }
+    groups.sort_by(|(a, _), (b, _)| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    let single = groups.len() == 1;
+    Ok(groups
+        .into_iter()
+        .map(|(owners, tree)| {
+            let ids: Vec<_> = owners.into_iter().collect();
+            let name = if single {
+                "dependencies".to_string()
+            } else {
+                format!("dependencies-{}", ids.join("+"))
+            };
+            let mut layer = Layer::new(
+                name,
+                Kind::Dependencies,
+                format!("dependencies of {}", ids.join(", ")),
+            );
+            layer.tree = tree;
+            layer
+        })
+        .collect())
 }
 
 /// Every folder the stub serves in front of a service must be a folder of the artifact (it may
@@ -400,6 +556,67 @@ mod tests {
             start: StartPlan::Command { argv: Vec::new() },
             static_assets: None,
         }
+    }
+
+    /// `(package, services)` → the dependency layers' names.
+    fn dependency_layer_names(spec: &[(&str, &[&str])]) -> Vec<String> {
+        let d = tempfile::tempdir().unwrap();
+        let mut packages = BTreeMap::new();
+        for (name, owners) in spec {
+            let dir = d.path().join(name);
+            fs::create_dir_all(&dir).unwrap();
+            fs::write(dir.join("index.js"), name).unwrap();
+            let dest = format!("app/node_modules/{name}");
+            let shipped = Shipped {
+                source: dir.clone(),
+                dest: dest.clone(),
+                confine: dir,
+                name: name.to_string(),
+            };
+            let owners = owners.iter().map(|s| s.to_string()).collect();
+            packages.insert(dest, (shipped, owners));
+        }
+        dependency_layers(packages, BTreeMap::new())
+            .unwrap()
+            .into_iter()
+            .map(|l| l.name)
+            .collect()
+    }
+
+    #[test]
+    fn services_sharing_packages_share_a_layer_most_shared_first() {
+        let names = dependency_layer_names(&[
+            ("fastify", &["api", "web"]),
+            ("pino", &["api", "web"]),
+            ("pg", &["api"]),
+            ("react", &["web"]),
+        ]);
+        assert_eq!(
+            names,
+            [
+                "dependencies-api+web",
+                "dependencies-api",
+                "dependencies-web"
+            ]
+        );
+        assert_eq!(
+            dependency_layer_names(&[("a", &["x", "y"]), ("b", &["x", "y"])]),
+            ["dependencies"]
+        );
+    }
+
+    #[test]
+    fn many_shared_sets_fold_into_one_layer() {
+        let ids = ["s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7"];
+        let mut spec: Vec<(String, Vec<&str>)> = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            spec.push((format!("own{i}"), vec![*id]));
+            spec.push((format!("pair{i}"), vec![*id, ids[(i + 1) % ids.len()]]));
+        }
+        let spec: Vec<(&str, &[&str])> = spec.iter().map(|(n, o)| (n.as_str(), &o[..])).collect();
+        let names = dependency_layer_names(&spec);
+        assert_eq!(names.len(), 9, "{names:?}");
+        assert_eq!(names[0], format!("dependencies-{}", ids.join("+")));
     }
 
     #[test]

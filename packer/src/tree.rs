@@ -20,8 +20,15 @@ pub enum Source {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
     Dir,
-    File { source: Source, executable: bool },
-    Symlink { target: String },
+    /// A folder every user may write to, sticky (mode 1777): an image's empty `/tmp`.
+    ScratchDir,
+    File {
+        source: Source,
+        executable: bool,
+    },
+    Symlink {
+        target: String,
+    },
 }
 
 /// Paths are relative, `/`-separated, without `.` or `..` components.
@@ -58,6 +65,19 @@ impl Tree {
         self.entries.is_empty()
     }
 
+    /// Keep only the entries `keep` accepts (parent folders of kept entries stay).
+    pub fn retain(&mut self, mut keep: impl FnMut(&str, &Entry) -> bool) {
+        self.entries.retain(|p, e| keep(p, e));
+    }
+
+    /// Add every entry of `other` (same merge rules as [`Tree::insert`]).
+    pub fn merge(&mut self, other: &Tree) -> Result<()> {
+        for (path, entry) in other.entries() {
+            self.insert(path, entry.clone())?;
+        }
+        Ok(())
+    }
+
     /// Insert an entry and its parent folders. The same path added twice must mean the same
     /// thing: two services sharing a hoisted package is fine, two different files is a bug.
     pub fn insert(&mut self, path: &str, entry: Entry) -> Result<()> {
@@ -72,7 +92,7 @@ impl Tree {
                 None => {
                     self.entries.insert(parent.clone(), Entry::Dir);
                 }
-                Some(Entry::Dir) => {}
+                Some(Entry::Dir | Entry::ScratchDir) => {}
                 Some(_) => bail!("cannot place {path} in the artifact: {parent} is not a folder"),
             }
         }
@@ -82,6 +102,10 @@ impl Tree {
             }
             Some(existing) if *existing == entry => {}
             Some(Entry::Dir) if entry == Entry::Dir => {}
+            Some(Entry::ScratchDir) if entry == Entry::Dir => {}
+            Some(Entry::Dir) if entry == Entry::ScratchDir => {
+                self.entries.insert(path, entry);
+            }
             Some(existing) => bail!(
                 "two different things would be packed at {path}: {} and {}",
                 describe(existing),
@@ -275,9 +299,9 @@ fn is_executable(meta: &fs::Metadata) -> bool {
     meta.permissions().mode() & 0o111 != 0
 }
 
-fn describe(e: &Entry) -> String {
+pub fn describe(e: &Entry) -> String {
     match e {
-        Entry::Dir => "a folder".into(),
+        Entry::Dir | Entry::ScratchDir => "a folder".into(),
         Entry::File {
             source: Source::Path(p),
             ..

@@ -1275,9 +1275,9 @@ fn keys_watt_pack_does_not_act_on_are_warnings_naming_key_and_file() {
             r#"{
                 "$schema": "https://schemas.platformatic.dev/wattpm/3.0.0.json",
                 "entrypoint": "api",
-                "workers": 2,
+                "workers": { "static": 2, "dynamic": true },
                 "server": { "port": 3000, "https": { "key": "k" } },
-                "applications": [ { "id": "api", "path": "web/api", "workers": 3 } ]
+                "applications": [ { "id": "api", "path": "web/api", "workers": 3, "telemetry": {} } ]
             }"#,
         ),
         (
@@ -1300,9 +1300,9 @@ fn keys_watt_pack_does_not_act_on_are_warnings_naming_key_and_file() {
         })
         .collect();
     let want = [
-        ("workers", "watt.json"),
+        ("workers.dynamic", "watt.json"),
         ("server.https", "watt.json"),
-        ("applications[0].workers", "watt.json"),
+        ("applications[0].telemetry", "watt.json"),
         ("server.healthCheck", "platformatic.json"),
     ];
     let want: Vec<(String, String)> = want
@@ -1311,7 +1311,9 @@ fn keys_watt_pack_does_not_act_on_are_warnings_naming_key_and_file() {
         .collect();
     assert_eq!(got, want);
     assert!(
-        resolved.warnings[0].to_string().contains("one process"),
+        resolved.warnings[0]
+            .to_string()
+            .contains("fixed number of workers"),
         "{}",
         resolved.warnings[0]
     );

@@ -246,7 +246,13 @@ mod tests {
         let w = runtime(cfg.as_object().unwrap(), "", Path::new("watt.json"));
         assert_eq!(
             keys(&w),
-            ["server.https", "workers.dynamic", "metrics.auth", "logger", "typo"]
+            [
+                "server.https",
+                "workers.dynamic",
+                "metrics.auth",
+                "logger",
+                "typo"
+            ]
         );
         assert!(w[1].why.contains("fixed number"), "{}", w[1].why);
         assert!(

@@ -38,9 +38,9 @@ impl Compression {
     }
 }
 
-const GZIP_LEVEL: u32 = 6;
-const ZSTD_LEVEL: i32 = 12;
-const ZSTD_WORKERS: u32 = 2;
+pub const GZIP_LEVEL: u32 = 6;
+pub const ZSTD_LEVEL: i32 = 12;
+pub const ZSTD_WORKERS: u32 = 2;
 
 /// Write `tree` as a tar stream to `out`.
 pub fn write_archive(
@@ -70,7 +70,8 @@ pub fn write_archive(
     Ok(())
 }
 
-fn write_tar<W: Write>(tree: &Tree, mtime: u64, out: W) -> Result<W> {
+/// The tree as an uncompressed tar stream into `out` (what image layers are made of too).
+pub fn write_tar<W: Write>(tree: &Tree, mtime: u64, out: W) -> Result<W> {
     let mut tar = tar::Builder::new(out);
     tar.mode(tar::HeaderMode::Deterministic);
     for (path, entry) in tree.entries() {
@@ -79,9 +80,13 @@ fn write_tar<W: Write>(tree: &Tree, mtime: u64, out: W) -> Result<W> {
         h.set_gid(0);
         h.set_mtime(mtime);
         match entry {
-            Entry::Dir => {
+            Entry::Dir | Entry::ScratchDir => {
                 h.set_entry_type(tar::EntryType::Directory);
-                h.set_mode(0o755);
+                h.set_mode(if *entry == Entry::ScratchDir {
+                    0o1777
+                } else {
+                    0o755
+                });
                 h.set_size(0);
                 tar.append_data(&mut h, format!("{path}/"), io::empty())
                     .with_context(|| format!("cannot write {path} to the archive"))?;

@@ -7,12 +7,12 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::tree::Tree;
+use crate::layers::{flatten, Layer};
 
-/// Everything an artifact holds: the file tree (stub, runtime, services) with the manifest
-/// already inside it at [`watt_manifest::MANIFEST_FILE`].
+/// Everything an artifact holds: its layers (runtime, stub, dependencies, one per service, the
+/// manifest at [`watt_manifest::MANIFEST_FILE`]), settled so no two disagree on a path.
 pub struct PackedApp {
-    pub tree: Tree,
+    pub layers: Vec<Layer>,
     pub manifest: watt_manifest::AppManifest,
     /// The fixed timestamp every file carries (`SOURCE_DATE_EPOCH`, else a constant).
     pub mtime: u64,
@@ -32,7 +32,12 @@ pub struct ArchiveSink {
 
 impl Sink for ArchiveSink {
     fn write(&self, app: &PackedApp) -> Result<()> {
-        archive::write_archive_file(&app.tree, app.mtime, self.compression, &self.path)
+        archive::write_archive_file(
+            &flatten(&app.layers)?,
+            app.mtime,
+            self.compression,
+            &self.path,
+        )
     }
 
     fn describe(&self) -> String {
