@@ -36,6 +36,15 @@ enum Cmd {
         /// Builds to run at once (default: number of cores).
         #[arg(short, long)]
         jobs: Option<usize>,
+        /// Ship paths the ignore rules leave out (secret-like files, .wattignore,
+        /// .dockerignore): a gitignore-style glob relative to the app root, e.g. `web/api/.env`
+        /// or `*.pem`. Repeatable.
+        #[arg(long = "include", value_name = "GLOB")]
+        include: Vec<String>,
+        /// Bake env file values (.env, envfile) into the manifest instead of leaving them out;
+        /// also WATT_DOTENV=1.
+        #[arg(long, env = "WATT_DOTENV")]
+        dotenv: bool,
     },
     /// Print the resolved application: services, kinds, entrypoint, environment.
     Resolve {
@@ -81,6 +90,8 @@ fn run(cli: Cli) -> Result<()> {
             node,
             stub,
             jobs,
+            include,
+            dotenv,
         } => {
             let started = std::time::Instant::now();
             let app = watt_pack::config::resolve(&dir)?;
@@ -94,7 +105,16 @@ fn run(cli: Cli) -> Result<()> {
             check_writable(&output)?;
             let jobs =
                 jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-            let packed = watt_pack::build_app(&app, &watt_pack::BuildOptions { node, stub, jobs })?;
+            let packed = watt_pack::build_app(
+                &app,
+                &watt_pack::BuildOptions {
+                    node,
+                    stub,
+                    jobs,
+                    include,
+                    bake_dotenv: dotenv,
+                },
+            )?;
             let sink = ArchiveSink {
                 path: output,
                 compression,

@@ -18,6 +18,8 @@ use watt_manifest as m;
 
 use crate::closure::{production_closure, ClosureRequest};
 use crate::config::{ResolvedApp, ResolvedService};
+use crate::env_files;
+use crate::exclude::{Filter, Origin, ServiceFilter, ShipRules};
 use crate::frameworks::{Package, StartPlan};
 use crate::node_runtime::NodeRuntime;
 use crate::sink::PackedApp;
@@ -68,6 +70,10 @@ pub struct PackInput<'a> {
     pub node: &'a NodeRuntime,
     pub stub: &'a Path,
     pub mtime: u64,
+    /// What stays out of every walked folder (secrets, clutter, ignore files).
+    pub rules: &'a ShipRules,
+    /// `--dotenv`: bake `.env` values into the manifest.
+    pub bake_dotenv: bool,
 }
 
 pub fn pack(input: PackInput<'_>) -> Result<PackedApp> {
@@ -90,10 +96,14 @@ pub fn pack(input: PackInput<'_>) -> Result<PackedApp> {
         .collect();
     let mut services = Vec::new();
     for (svc, package) in &input.services {
-        ship_files(&mut tree, root, package)
+        let filter = ServiceFilter {
+            rules: input.rules,
+            svc,
+        };
+        ship_files(&mut tree, root, svc, package, &filter)
             .with_context(|| format!("cannot pack service \"{}\"", svc.id))?;
         if !package.ship_dependencies {
-            services.push(manifest_service(app, svc, package)?);
+            services.push(manifest_service(app, svc, package, input.bake_dotenv)?);
             continue;
         }
         let closure = production_closure(&ClosureRequest {
@@ -121,7 +131,10 @@ pub fn pack(input: PackInput<'_>) -> Result<PackedApp> {
                 LinkPolicy {
                     confine_to: confine,
                 },
-                &|rel| rel.file_name().is_some_and(|n| n == "node_modules"),
+                &|rel| {
+                    rel.file_name().is_some_and(|n| n == "node_modules")
+                        || filter.skips(&logical(&dest, rel), &pkg.source.join(rel), Origin::Output)
+                },
             )
             .with_context(|| {
                 format!(
@@ -140,9 +153,10 @@ pub fn pack(input: PackInput<'_>) -> Result<PackedApp> {
             };
             tree.add_symlink(&at, target)?;
         }
-        services.push(manifest_service(app, svc, package)?);
+        services.push(manifest_service(app, svc, package, input.bake_dotenv)?);
     }
 
+    let (runtime_dotenv, runtime_env_file) = env_files::runtime_fields(app, input.bake_dotenv);
     let manifest = m::AppManifest {
         schema_version: m::SCHEMA_VERSION,
         name: app.name.clone(),
@@ -157,6 +171,8 @@ pub fn pack(input: PackInput<'_>) -> Result<PackedApp> {
             application_ms: app.graceful_shutdown.application_ms,
         },
         services,
+        dotenv: runtime_dotenv,
+        env_file: runtime_env_file,
     };
     check_static_assets(&tree, &manifest)?;
     tree.add_bytes(m::MANIFEST_FILE, manifest.to_json(), false)?;
@@ -188,26 +204,43 @@ fn check_static_assets(tree: &Tree, manifest: &m::AppManifest) -> Result<()> {
 
 /// A service's own files: `ship`, `ship_verbatim`, then `ship_as`, whose destinations the
 /// folders walked before leave out.
-fn ship_files(tree: &mut Tree, root: &Path, package: &Package) -> Result<()> {
+fn ship_files(
+    tree: &mut Tree,
+    root: &Path,
+    svc: &ResolvedService,
+    package: &Package,
+    filter: &dyn Filter,
+) -> Result<()> {
     let replaced = package
         .ship_as
         .iter()
         .map(|(_, to)| artifact_path(APP_DIR, root, &root.join(to)))
         .collect::<Result<BTreeSet<_>>>()?;
     for path in &package.ship {
-        ship_service_path(tree, root, path, &replaced)?;
+        // Only the service's own folder is a source; other `ship` paths are build output.
+        let origin = if *path == svc.path {
+            Origin::Source
+        } else {
+            Origin::Output
+        };
+        ship_service_path(tree, root, path, &replaced, filter, origin)?;
     }
     for dir in &package.ship_verbatim {
         let dest = artifact_path(APP_DIR, root, dir)?;
         tree.add_dir(dir, &dest, LinkPolicy { confine_to: root }, &|rel| {
             is_replaced(&replaced, &dest, rel)
+                || filter.skips(&logical(&dest, rel), &dir.join(rel), Origin::Output)
         })?;
     }
     for (from, to) in &package.ship_as {
         let dest = artifact_path(APP_DIR, root, &root.join(to))?;
+        if filter.skips(&logical(&dest, Path::new("")), from, Origin::Output) {
+            continue;
+        }
         let shipped = if from.is_dir() {
             tree.add_dir(from, &dest, LinkPolicy { confine_to: from }, &|rel| {
                 is_replaced(&replaced, &dest, rel)
+                    || filter.skips(&logical(&dest, rel), &from.join(rel), Origin::Output)
             })
         } else {
             tree.add_file(&dest, from)
@@ -224,16 +257,37 @@ fn ship_service_path(
     root: &Path,
     path: &Path,
     replaced: &BTreeSet<String>,
+    filter: &dyn Filter,
+    origin: Origin,
 ) -> Result<()> {
     let dest = artifact_path(APP_DIR, root, path)?;
+    if filter.skips(&logical(&dest, Path::new("")), path, origin) {
+        return Ok(());
+    }
     if path.is_dir() {
         tree.add_dir(path, &dest, LinkPolicy { confine_to: root }, &|rel| {
             rel.file_name()
                 .is_some_and(|n| n == "node_modules" || n == ".git" || n == ".watt")
                 || is_replaced(replaced, &dest, rel)
+                || filter.skips(&logical(&dest, rel), &path.join(rel), origin)
         })
     } else {
         tree.add_file(&dest, path)
+    }
+}
+
+/// Where `rel` below the artifact folder `dest` sits relative to the app root (what the
+/// ignore rules match).
+fn logical(dest: &str, rel: &Path) -> PathBuf {
+    let below_app = Path::new(
+        dest.strip_prefix(APP_DIR)
+            .map(|d| d.trim_start_matches('/'))
+            .unwrap_or(dest),
+    );
+    if rel.as_os_str().is_empty() {
+        below_app.to_path_buf()
+    } else {
+        below_app.join(rel)
     }
 }
 
@@ -260,6 +314,7 @@ fn manifest_service(
     app: &ResolvedApp,
     svc: &ResolvedService,
     package: &Package,
+    bake_dotenv: bool,
 ) -> Result<m::Service> {
     let root = &app.root;
     let start = match &package.start {
@@ -313,6 +368,7 @@ fn manifest_service(
             .with_context(|| format!("service \"{}\": cannot parse nodeOptions {o:?}", svc.id))?,
         None => Vec::new(),
     };
+    let (dotenv, env_file) = env_files::service_fields(app, svc, bake_dotenv);
     Ok(m::Service {
         id: svc.id.clone(),
         kind: svc.kind.to_string(),
@@ -320,7 +376,8 @@ fn manifest_service(
         start,
         dependencies: svc.dependencies.clone(),
         env: svc.env.clone(),
-        dotenv: svc.dotenv.clone(),
+        dotenv,
+        env_file,
         node_options,
         preload: svc
             .preload
@@ -390,8 +447,16 @@ mod tests {
         // A link leaving the app root: refused as a link…
         std::os::unix::fs::symlink(d.path().join("store/pkg"), out.join("node_modules/pkg"))
             .unwrap();
-        let err =
-            ship_files(&mut Tree::new(), &root, &package(vec![out.clone()], vec![])).unwrap_err();
+        let svc =
+            crate::frameworks::testing::service(&root.join("web/next"), crate::config::Kind::Next);
+        let err = ship_files(
+            &mut Tree::new(),
+            &root,
+            &svc,
+            &package(vec![out.clone()], vec![]),
+            &crate::exclude::KeepAll,
+        )
+        .unwrap_err();
         assert!(format!("{err:#}").contains("node_modules/pkg"), "{err:#}");
 
         // …and replaced by its target's files; a folder replaced by another one.
@@ -409,7 +474,7 @@ mod tests {
                 ),
             ],
         );
-        ship_files(&mut tree, &root, &p).unwrap();
+        ship_files(&mut tree, &root, &svc, &p, &crate::exclude::KeepAll).unwrap();
         let paths: Vec<_> = tree.entries().map(|(p, _)| p.to_string()).collect();
         assert!(paths.contains(&"app/web/next/out/server.js".to_string()));
         assert!(paths.contains(&"app/web/next/out/static/new.js".to_string()));

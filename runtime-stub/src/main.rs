@@ -8,6 +8,7 @@
 //!   sites, gateways and the client files of framework services are served by the stub itself
 //!   (see `http`).
 
+mod env;
 mod http;
 mod logs;
 mod node;
@@ -69,6 +70,9 @@ fn real_main() -> Result<i32> {
         None => next_to_exe(watt_manifest::MANIFEST_FILE)?,
     };
     let plan = plan::Plan::load(&manifest)?;
+    if let Some(file) = &plan.env_file {
+        eprintln!("watt-stub: read env file {}", file.display());
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

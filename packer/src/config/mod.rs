@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-pub use dotenv::parse as parse_dotenv;
+pub use dotenv::{above_root as dotenv_above_root, parse as parse_dotenv, EnvFile};
 pub use error::ConfigError;
 pub use files::{find_config_file, recognized_config_files};
 pub use model::*;
@@ -77,6 +77,7 @@ pub fn resolve(dir: &Path) -> Result<ResolvedApp, ConfigError> {
         entrypoint_reason,
         server: plan.runtime.server,
         graceful_shutdown: plan.runtime.graceful_shutdown,
+        dotenv: plan.runtime.dotenv.clone(),
         services,
     })
 }

@@ -181,6 +181,7 @@ mod tests {
             entrypoint_reason: crate::config::EntrypointReason::Explicit,
             server: ServerConfig::default(),
             graceful_shutdown: GracefulShutdownConfig::default(),
+            dotenv: Default::default(),
             services,
         }
     }

@@ -11,6 +11,9 @@ mod react_router;
 mod service;
 mod vite;
 
+#[cfg(test)]
+pub use output::testing;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};

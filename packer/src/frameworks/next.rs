@@ -993,6 +993,7 @@ mod tests {
             entrypoint_reason: crate::config::EntrypointReason::Explicit,
             server: Default::default(),
             graceful_shutdown: Default::default(),
+            dotenv: Default::default(),
             services: vec![s.clone()],
         };
         let err = Next.package(&s, &app_root).unwrap_err().to_string();

@@ -131,6 +131,7 @@ pub mod testing {
             entrypoint_reason: crate::config::EntrypointReason::Explicit,
             server: Default::default(),
             graceful_shutdown: Default::default(),
+            dotenv: Default::default(),
             services: vec![svc.clone()],
         }
     }
