@@ -187,3 +187,42 @@ fn dotenv_bakes_values_under_run_time_files_and_the_real_environment() {
     assert_eq!(var(&env, "SVC_ONLY"), Some("real"));
     assert_eq!(var(&env, "DB_FROM_PLACEHOLDER"), Some("postgres://real"));
 }
+
+/// The fixture under Watt itself (`wattpm start`, 3.67 from examples/api) and the artifact built
+/// with `--dotenv` give the service the same variables, real environment included.
+#[test]
+fn watt_itself_fills_the_same_values() {
+    let work = tempfile::tempdir().unwrap();
+    let app = work.path().join("app");
+    copy_tree(&repo().join("tests/fixtures/secrets"), &app, "022");
+    let watt_deps = example("api").join("node_modules");
+    std::os::unix::fs::symlink(&watt_deps, app.join("node_modules")).unwrap();
+    let real = [("SVC_ONLY", "from-the-real-environment")];
+
+    let port = free_port();
+    let mut cmd = Command::new(node_bin());
+    cmd.arg(watt_deps.join("wattpm/bin/cli.js"))
+        .arg("start")
+        .current_dir(&app)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", work.path())
+        .env("PORT", port.to_string())
+        .env("PLT_MANAGEMENT_API", "false");
+    for (k, v) in real {
+        cmd.env(k, v);
+    }
+    let mut watt = Running::start(cmd);
+    let url = format!("http://127.0.0.1:{port}/");
+    watt.wait_ready(&url, Duration::from_secs(60));
+    let (status, body) = get(&url);
+    assert_eq!(status, 200, "{body}");
+    let under_watt: serde_json::Value = serde_json::from_str(&body).unwrap();
+    drop(watt);
+
+    let built = build(&["--dotenv"]);
+    let (packed, _) = boot(&built.root, &real);
+    assert_eq!(packed, under_watt, "the artifact and Watt disagree");
+    assert_eq!(var(&packed, "SVC_ONLY"), Some("from-the-real-environment"));
+    assert_eq!(var(&packed, "LAYER"), Some("service-file"));
+}
