@@ -11,6 +11,7 @@ pub mod config;
 pub mod env_files;
 pub mod exclude;
 pub mod frameworks;
+pub mod inspect;
 pub mod node_runtime;
 pub mod pack;
 pub mod sink;

@@ -46,6 +46,15 @@ enum Cmd {
         #[arg(long, env = "WATT_DOTENV")]
         dotenv: bool,
     },
+    /// Show what an artifact holds: size and files per part, the largest packages, the env
+    /// file keys baked in (names only).
+    Inspect {
+        /// An archive written by `watt build` (.tar.zst, .tar.gz, .tar).
+        archive: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the resolved application: services, kinds, entrypoint, environment.
     Resolve {
         #[arg(default_value = ".")]
@@ -74,6 +83,15 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Cmd::Inspect { archive, json } => {
+            let report = watt_pack::inspect::inspect(&archive)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.to_text());
+            }
+            Ok(())
+        }
         Cmd::Resolve { dir, json } => {
             let app = watt_pack::config::resolve(&dir)?;
             if json {
