@@ -211,9 +211,9 @@ impl ShipRules {
         {
             return Some(Reason::Clutter);
         }
-        let files = match origin {
-            Origin::Source => [&self.wattignore, &self.dockerignore],
-            Origin::Output => [&self.wattignore, &Vec::new()],
+        let files: &[&Vec<Gitignore>] = match origin {
+            Origin::Source => &[&self.wattignore, &self.dockerignore],
+            Origin::Output => &[&self.wattignore],
         };
         for matchers in files {
             // The deepest file that says something about the path decides.
@@ -299,22 +299,15 @@ fn secret_by_content(host: &Path, is_dir: bool) -> Option<&'static str> {
         return Some("a registry config that could not be read");
     };
     let has_token = text.lines().any(|line| {
-        let line = line.trim();
+        let line = line.trim().to_ascii_lowercase();
         if line.starts_with('#') || line.starts_with(';') {
             return false;
         }
-        let key = line
-            .split(['=', ':'])
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-            .collect::<Vec<_>>();
-        let lower = line.to_ascii_lowercase();
+        // npm: `//registry/:_authToken=…` or a bare `_auth=…`; yarn: `npmAuthToken: …`, also
+        // nested in `npmScopes:` / `npmRegistries:` blocks.
+        let key = line.split(['=', ':']).next().unwrap_or("").trim();
         TOKEN_KEYS.iter().any(|t| {
-            // `//registry/:_authToken=…` (npm) or `npmAuthToken: …` (yarn), also nested in
-            // yarn's `npmScopes:` blocks.
-            lower.contains(&format!(":{t}="))
-                || lower.contains(&format!(":{t} ="))
-                || key.first().is_some_and(|k| k.eq_ignore_ascii_case(t))
+            key == *t || line.contains(&format!(":{t}=")) || line.contains(&format!(":{t} ="))
         })
     });
     has_token.then_some("a registry config holding an auth token")
