@@ -96,10 +96,20 @@ fn baked_env_keys_show_by_name_only() {
         report["bakedEnvKeys"]["api"],
         serde_json::json!(["LAYER", "SVC_ONLY"])
     );
+    // What the ignore rules left out, by name and reason.
+    assert_eq!(
+        report["excluded"]["web/api/.npmrc"],
+        "secret: a registry config holding an auth token"
+    );
+    assert_eq!(report["excluded"]["web/api/private"], "web/api/.wattignore");
     let table = watt(&["inspect", archive.to_str().unwrap()], &repo());
     assert!(table.status.success(), "{}", text(&table));
     let shown = String::from_utf8_lossy(&table.stdout);
     assert!(shown.contains("baked for api: LAYER, SVC_ONLY"), "{shown}");
+    assert!(
+        shown.contains("web/worker/id_ed25519 (secret: an SSH key)"),
+        "{shown}"
+    );
     for out in [report.to_string(), shown.into_owned()] {
         assert!(
             !out.contains("secret-1111") && !out.contains("secret-2222"),

@@ -48,6 +48,10 @@ pub struct AppManifest {
     /// else `app/.env`); then `.env` beside the manifest, then in the working directory.
     #[serde(default)]
     pub env_file: Option<String>,
+    /// Paths (relative to `app/`) the ignore rules left out, with why: `secret: …`, `clutter`,
+    /// or the ignore file that listed them. Names only; for `watt inspect`.
+    #[serde(default)]
+    pub excluded: BTreeMap<String, String>,
 }
 
 /// How to execute `node`.

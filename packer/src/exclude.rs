@@ -240,6 +240,25 @@ impl ShipRules {
         self.excluded.lock().map(|e| e.clone()).unwrap_or_default()
     }
 
+    /// What was left out with why, as the manifest records it (names only).
+    pub fn excluded_for_manifest(&self) -> BTreeMap<String, String> {
+        self.excluded()
+            .into_iter()
+            .map(|(path, reason)| {
+                let why = match reason {
+                    Reason::Secret(what) => format!("secret: {what}"),
+                    Reason::Clutter => "clutter".to_string(),
+                    Reason::IgnoreFile(f) => f
+                        .strip_prefix(&self.root)
+                        .unwrap_or(&f)
+                        .display()
+                        .to_string(),
+                };
+                (path, why)
+            })
+            .collect()
+    }
+
     /// The build's report: each secret-like file named once, the rest counted.
     pub fn warnings(&self) -> Vec<String> {
         let excluded = self.excluded();

@@ -29,6 +29,8 @@ pub struct Report {
     pub baked_env_keys: BTreeMap<String, Vec<String>>,
     /// Where the stub looks for env files at run time, by owner.
     pub env_files: BTreeMap<String, String>,
+    /// What the ignore rules left out at build time (path below `app/` → why).
+    pub excluded: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
@@ -168,6 +170,7 @@ fn report(m: &AppManifest, files: &[(String, u64)]) -> Report {
         largest_packages: largest,
         baked_env_keys,
         env_files,
+        excluded: m.excluded.clone(),
     }
 }
 
@@ -228,6 +231,13 @@ impl Report {
         }
         for (owner, file) in &self.env_files {
             out.push_str(&format!("  read at run time for {owner}: {file}\n"));
+        }
+        out.push_str("\nleft out by the ignore rules\n");
+        if self.excluded.is_empty() {
+            out.push_str("  nothing\n");
+        }
+        for (path, why) in &self.excluded {
+            out.push_str(&format!("  {path} ({why})\n"));
         }
         out
     }

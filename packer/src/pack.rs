@@ -173,6 +173,7 @@ pub fn pack(input: PackInput<'_>) -> Result<PackedApp> {
         services,
         dotenv: runtime_dotenv,
         env_file: runtime_env_file,
+        excluded: input.rules.excluded_for_manifest(),
     };
     check_static_assets(&tree, &manifest)?;
     tree.add_bytes(m::MANIFEST_FILE, manifest.to_json(), false)?;
