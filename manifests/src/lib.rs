@@ -8,6 +8,8 @@
 //! - strings documented as "placeholder-aware" may contain Watt's `{NAME}` placeholders, which the
 //!   stub replaces from its own environment when it starts (never at build time).
 
+pub mod dotenv;
+
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
@@ -41,6 +43,18 @@ pub struct AppManifest {
     pub health: Health,
     /// Services in the order the config lists them; `dependencies` give the start order.
     pub services: Vec<Service>,
+    /// The runtime's `.env` values baked in at build time (`watt build --dotenv`; empty by
+    /// default). Defaults under a run-time env file and the real environment.
+    #[serde(default)]
+    pub dotenv: BTreeMap<String, String>,
+    /// Where the stub looks first for the runtime's env file at run time (the app's `envfile`,
+    /// else `app/.env`); then `.env` beside the manifest, then in the working directory.
+    #[serde(default)]
+    pub env_file: Option<String>,
+    /// Paths (relative to `app/`) the ignore rules left out, with why: `secret: …`, `clutter`,
+    /// or the ignore file that listed them. Names only; for `watt inspect`.
+    #[serde(default)]
+    pub excluded: BTreeMap<String, String>,
 }
 
 /// How to execute `node`.
@@ -151,8 +165,13 @@ pub struct Service {
     pub dependencies: Vec<String>,
     /// Variables always set for the service (config `env`). Placeholder-aware.
     pub env: BTreeMap<String, String>,
-    /// Variables from `.env` files: set only when the stub's own environment lacks them.
+    /// The service's own `.env`/`envfile` values baked in at build time (`--dotenv`; empty by
+    /// default). Watt's rule: they override the runtime's env file values, never real variables.
     pub dotenv: BTreeMap<String, String>,
+    /// The service's env file the stub reads at run time (`app/<root>/.env`, or its `envfile`),
+    /// relative to the artifact root; over the baked `dotenv`, under real variables.
+    #[serde(default)]
+    pub env_file: Option<String>,
     /// Extra node flags (config `nodeOptions`, split into words).
     pub node_options: Vec<String>,
     /// Modules loaded before the service (config `preload`).

@@ -98,7 +98,11 @@ pub fn build_globals(
     svc: &ResolvedService,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Value {
-    let lookup = |name: &str| env(name).or_else(|| svc.dotenv.get(name).cloned());
+    let lookup = |name: &str| {
+        env(name)
+            .or_else(|| svc.dotenv.values.get(name).cloned())
+            .or_else(|| app.dotenv.values.get(name).cloned())
+    };
     let config = fill_placeholders(&svc.config, &lookup);
     let base_path = normalize_prefix(svc.application.base_path.as_deref().unwrap_or(""));
     let mut data = json!({

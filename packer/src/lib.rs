@@ -9,10 +9,13 @@
 pub mod build;
 pub mod closure;
 pub mod config;
+pub mod env_files;
+pub mod exclude;
 pub mod frameworks;
 pub mod globals;
 pub mod image;
 pub mod imports;
+pub mod inspect;
 pub mod k8s;
 pub mod layers;
 pub mod node_runtime;
@@ -32,6 +35,11 @@ pub struct BuildOptions {
     pub stub: Option<PathBuf>,
     /// Builds run at once.
     pub jobs: usize,
+    /// `--include GLOB`: ship what the ignore rules would leave out (gitignore syntax,
+    /// relative to the app root).
+    pub include: Vec<String>,
+    /// `--dotenv`: bake env file values into the manifest.
+    pub bake_dotenv: bool,
 }
 
 /// Build and pack a resolved app ([`config::resolve`]). Cheap checks (node, stub) come first so
@@ -43,6 +51,7 @@ pub fn build_app(app: &config::ResolvedApp, opts: &BuildOptions) -> Result<sink:
     let node_path = node_runtime::locate(opts.node.as_deref())?;
     let node = node_runtime::inspect(&node_path)?;
     let stub = locate_stub(opts.stub.as_deref())?;
+    let rules = exclude::ShipRules::new(app, &opts.include)?;
     let frameworks = app
         .services
         .iter()
@@ -77,13 +86,23 @@ pub fn build_app(app: &config::ResolvedApp, opts: &BuildOptions) -> Result<sink:
         .iter()
         .map(|(svc, fw)| fw.package(svc, app).map(|p| (*svc, p)))
         .collect::<Result<Vec<_>>>()?;
-    pack::pack(pack::PackInput {
+    let packed = pack::pack(pack::PackInput {
         app,
         services,
         node: &node,
         stub: &stub,
         mtime: pack::mtime_from_env()?,
-    })
+        rules: &rules,
+        bake_dotenv: opts.bake_dotenv,
+    })?;
+    for line in rules
+        .warnings()
+        .into_iter()
+        .chain(env_files::report(app, opts.bake_dotenv))
+    {
+        eprintln!("{line}");
+    }
+    Ok(packed)
 }
 
 pub fn locate_stub(explicit: Option<&Path>) -> Result<PathBuf> {

@@ -66,6 +66,24 @@ enum Cmd {
         /// tar, or a registry reference (default: none; the image holds only the app).
         #[arg(long, value_name = "IMAGE")]
         base: Option<String>,
+        /// Ship paths the ignore rules leave out (secret-like files, .wattignore,
+        /// .dockerignore): a gitignore-style glob relative to the app root, e.g. `web/api/.env`
+        /// or `*.pem`. Repeatable.
+        #[arg(long = "include", value_name = "GLOB")]
+        include: Vec<String>,
+        /// Bake env file values (.env, envfile) into the manifest instead of leaving them out;
+        /// also WATT_DOTENV=1.
+        #[arg(long, env = "WATT_DOTENV")]
+        dotenv: bool,
+    },
+    /// Show what an artifact holds: size and files per part, the largest packages, the env
+    /// file keys baked in (names only).
+    Inspect {
+        /// An archive written by `watt build` (.tar.zst, .tar.gz, .tar).
+        archive: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Write Kubernetes manifests (Deployment, Service) for the app's image.
     K8s {
@@ -119,6 +137,15 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Cmd::Inspect { archive, json } => {
+            let report = watt_pack::inspect::inspect(&archive)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.to_text());
+            }
+            Ok(())
+        }
         Cmd::K8s {
             dir,
             image,
@@ -183,6 +210,8 @@ fn run(cli: Cli) -> Result<()> {
             image_refs,
             insecure,
             base,
+            include,
+            dotenv,
         } => {
             let tags = tags
                 .iter()
@@ -252,7 +281,16 @@ fn run(cli: Cli) -> Result<()> {
                 .transpose()?;
             let jobs =
                 jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-            let packed = watt_pack::build_app(&app, &watt_pack::BuildOptions { node, stub, jobs })?;
+            let packed = watt_pack::build_app(
+                &app,
+                &watt_pack::BuildOptions {
+                    node,
+                    stub,
+                    jobs,
+                    include,
+                    bake_dotenv: dotenv,
+                },
+            )?;
             if let Some(compression) = compression_archive {
                 let sink = ArchiveSink {
                     path: output,

@@ -19,6 +19,8 @@ use watt_manifest as m;
 
 use crate::closure::{production_closure, ClosureRequest};
 use crate::config::{ResolvedApp, ResolvedService};
+use crate::env_files;
+use crate::exclude::{Filter, Origin, ServiceFilter, ShipRules};
 use crate::frameworks::{Package, StartPlan};
 use crate::layers::{self, Kind, Layer};
 use crate::node_runtime::NodeRuntime;
@@ -73,6 +75,10 @@ pub struct PackInput<'a> {
     pub node: &'a NodeRuntime,
     pub stub: &'a Path,
     pub mtime: u64,
+    /// What stays out of every walked folder (secrets, clutter, ignore files).
+    pub rules: &'a ShipRules,
+    /// `--dotenv`: bake `.env` values into the manifest.
+    pub bake_dotenv: bool,
 }
 
 /// The JS files the stub loads into services, shipped at `runtime/js/<name>` so the stub can use
@@ -143,7 +149,11 @@ pub fn pack(input: PackInput<'_>) -> Result<PackedApp> {
             Kind::Application,
             format!("service \"{}\"", svc.id),
         );
-        ship_files(&mut layer.tree, root, package)
+        let filter = ServiceFilter {
+            rules: input.rules,
+            svc,
+        };
+        ship_files(&mut layer.tree, root, svc, package, &filter)
             .with_context(|| format!("cannot pack service \"{}\"", svc.id))?;
         // A preload outside the service folder (the runtime's, at the app root) ships too; in
         // every layer of a service that loads it, which `settle` keeps once.
@@ -157,7 +167,7 @@ pub fn pack(input: PackInput<'_>) -> Result<PackedApp> {
         let imported = found.packages();
         imports.push(found);
         app_layers.push(layer);
-        services.push(manifest_service(app, svc, package)?);
+        services.push(manifest_service(app, svc, package, input.bake_dotenv)?);
         if !package.ship_dependencies {
             continue;
         }
@@ -219,12 +229,15 @@ pub fn pack(input: PackInput<'_>) -> Result<PackedApp> {
                 .insert(svc.id.clone());
         }
     }
-    let dependency_layers = dependency_layers(packages, links)?;
+    let dependency_layers = dependency_layers(packages, links, &|dest, rel, host| {
+        input.rules.skips(&logical(dest, rel), host, Origin::Output)
+    })?;
 
     let mut layers = vec![runtime, stub];
     layers.extend(dependency_layers);
     layers.extend(app_layers);
 
+    let (runtime_dotenv, runtime_env_file) = env_files::runtime_fields(app, input.bake_dotenv);
     let manifest = m::AppManifest {
         schema_version: m::SCHEMA_VERSION,
         name: app.name.clone(),
@@ -245,6 +258,9 @@ pub fn pack(input: PackInput<'_>) -> Result<PackedApp> {
             metrics: app.supervision.health.metrics,
         },
         services,
+        dotenv: runtime_dotenv,
+        env_file: runtime_env_file,
+        excluded: input.rules.excluded_for_manifest(),
     };
     last.tree
         .add_bytes(m::MANIFEST_FILE, manifest.to_json(), false)?;
@@ -283,9 +299,13 @@ fn fold(
 /// One layer per set of services sharing packages: services with identical closures share one
 /// layer, and packages that several services resolve to the same hoisted folder go in the layer
 /// of exactly that set. Layers shared by more services come first (they change least often).
+/// `skips(dest, rel, host)`: whether the ship rules leave out `rel` of the package at `dest`.
+type Skips<'a> = &'a dyn Fn(&str, &Path, &Path) -> bool;
+
 fn dependency_layers(
     packages: BTreeMap<String, (Shipped, BTreeSet<String>)>,
     links: BTreeMap<String, (String, BTreeSet<String>)>,
+    skips: Skips<'_>,
 ) -> Result<Vec<Layer>> {
     let mut groups: BTreeMap<BTreeSet<String>, Tree> = BTreeMap::new();
     for (_, (pkg, owners)) in packages {
@@ -296,7 +316,10 @@ fn dependency_layers(
             LinkPolicy {
                 confine_to: &pkg.confine,
             },
-            &|rel| rel.file_name().is_some_and(|n| n == "node_modules"),
+            &|rel| {
+                rel.file_name().is_some_and(|n| n == "node_modules")
+                    || skips(&pkg.dest, rel, &pkg.source.join(rel))
+            },
         )
         .with_context(|| {
             format!(
@@ -364,26 +387,43 @@ fn check_static_assets(tree: &Tree, manifest: &m::AppManifest) -> Result<()> {
 
 /// A service's own files: `ship`, `ship_verbatim`, then `ship_as`, whose destinations the
 /// folders walked before leave out.
-fn ship_files(tree: &mut Tree, root: &Path, package: &Package) -> Result<()> {
+fn ship_files(
+    tree: &mut Tree,
+    root: &Path,
+    svc: &ResolvedService,
+    package: &Package,
+    filter: &dyn Filter,
+) -> Result<()> {
     let replaced = package
         .ship_as
         .iter()
         .map(|(_, to)| artifact_path(APP_DIR, root, &root.join(to)))
         .collect::<Result<BTreeSet<_>>>()?;
     for path in &package.ship {
-        ship_service_path(tree, root, path, &replaced)?;
+        // Only the service's own folder is a source; other `ship` paths are build output.
+        let origin = if *path == svc.path {
+            Origin::Source
+        } else {
+            Origin::Output
+        };
+        ship_service_path(tree, root, path, &replaced, filter, origin)?;
     }
     for dir in &package.ship_verbatim {
         let dest = artifact_path(APP_DIR, root, dir)?;
         tree.add_dir(dir, &dest, LinkPolicy { confine_to: root }, &|rel| {
             is_replaced(&replaced, &dest, rel)
+                || filter.skips(&logical(&dest, rel), &dir.join(rel), Origin::Output)
         })?;
     }
     for (from, to) in &package.ship_as {
         let dest = artifact_path(APP_DIR, root, &root.join(to))?;
+        if filter.skips(&logical(&dest, Path::new("")), from, Origin::Output) {
+            continue;
+        }
         let shipped = if from.is_dir() {
             tree.add_dir(from, &dest, LinkPolicy { confine_to: from }, &|rel| {
                 is_replaced(&replaced, &dest, rel)
+                    || filter.skips(&logical(&dest, rel), &from.join(rel), Origin::Output)
             })
         } else {
             tree.add_file(&dest, from)
@@ -400,16 +440,37 @@ fn ship_service_path(
     root: &Path,
     path: &Path,
     replaced: &BTreeSet<String>,
+    filter: &dyn Filter,
+    origin: Origin,
 ) -> Result<()> {
     let dest = artifact_path(APP_DIR, root, path)?;
+    if filter.skips(&logical(&dest, Path::new("")), path, origin) {
+        return Ok(());
+    }
     if path.is_dir() {
         tree.add_dir(path, &dest, LinkPolicy { confine_to: root }, &|rel| {
             rel.file_name()
                 .is_some_and(|n| n == "node_modules" || n == ".git" || n == ".watt")
                 || is_replaced(replaced, &dest, rel)
+                || filter.skips(&logical(&dest, rel), &path.join(rel), origin)
         })
     } else {
         tree.add_file(&dest, path)
+    }
+}
+
+/// Where `rel` below the artifact folder `dest` sits relative to the app root (what the
+/// ignore rules match).
+fn logical(dest: &str, rel: &Path) -> PathBuf {
+    let below_app = Path::new(
+        dest.strip_prefix(APP_DIR)
+            .map(|d| d.trim_start_matches('/'))
+            .unwrap_or(dest),
+    );
+    if rel.as_os_str().is_empty() {
+        below_app.to_path_buf()
+    } else {
+        below_app.join(rel)
     }
 }
 
@@ -436,6 +497,7 @@ fn manifest_service(
     app: &ResolvedApp,
     svc: &ResolvedService,
     package: &Package,
+    bake_dotenv: bool,
 ) -> Result<m::Service> {
     let root = &app.root;
     let start = match &package.start {
@@ -489,6 +551,7 @@ fn manifest_service(
             .with_context(|| format!("service \"{}\": cannot parse nodeOptions {o:?}", svc.id))?,
         None => Vec::new(),
     };
+    let (dotenv, env_file) = env_files::service_fields(app, svc, bake_dotenv);
     Ok(m::Service {
         id: svc.id.clone(),
         kind: svc.kind.to_string(),
@@ -496,7 +559,8 @@ fn manifest_service(
         start,
         dependencies: svc.dependencies.clone(),
         env: svc.env.clone(),
-        dotenv: svc.dotenv.clone(),
+        dotenv,
+        env_file,
         node_options,
         preload: svc
             .preload
@@ -576,7 +640,7 @@ mod tests {
             let owners = owners.iter().map(|s| s.to_string()).collect();
             packages.insert(dest, (shipped, owners));
         }
-        dependency_layers(packages, BTreeMap::new())
+        dependency_layers(packages, BTreeMap::new(), &|_, _, _| false)
             .unwrap()
             .into_iter()
             .map(|l| l.name)
@@ -637,8 +701,16 @@ mod tests {
         // A link leaving the app root: refused as a link…
         std::os::unix::fs::symlink(d.path().join("store/pkg"), out.join("node_modules/pkg"))
             .unwrap();
-        let err =
-            ship_files(&mut Tree::new(), &root, &package(vec![out.clone()], vec![])).unwrap_err();
+        let svc =
+            crate::frameworks::testing::service(&root.join("web/next"), crate::config::Kind::Next);
+        let err = ship_files(
+            &mut Tree::new(),
+            &root,
+            &svc,
+            &package(vec![out.clone()], vec![]),
+            &crate::exclude::KeepAll,
+        )
+        .unwrap_err();
         assert!(format!("{err:#}").contains("node_modules/pkg"), "{err:#}");
 
         // …and replaced by its target's files; a folder replaced by another one.
@@ -656,7 +728,7 @@ mod tests {
                 ),
             ],
         );
-        ship_files(&mut tree, &root, &p).unwrap();
+        ship_files(&mut tree, &root, &svc, &p, &crate::exclude::KeepAll).unwrap();
         let paths: Vec<_> = tree.entries().map(|(p, _)| p.to_string()).collect();
         assert!(paths.contains(&"app/web/next/out/server.js".to_string()));
         assert!(paths.contains(&"app/web/next/out/static/new.js".to_string()));

@@ -661,9 +661,10 @@ fn env_layers_and_precedence() {
     write_into(
         outer.path(),
         &[
-            // Found by the upward search from the app folder.
+            // Above the app root: Watt's upward search would read it, watt never does.
+            (".env", "FROM_ABOVE=developer-home\n"),
             (
-                ".env",
+                "app/.env",
                 "FROM_DOTENV=root\nSHARED=root-dotenv\nSVC_OVERRIDES=root\n",
             ),
             (
@@ -681,7 +682,8 @@ fn env_layers_and_precedence() {
             ("app/conf/b.env", "SVC_OVERRIDES=b-envfile\n"),
         ],
     );
-    let resolved = ok(&outer.path().join("app"));
+    let root = outer.path().join("app");
+    let resolved = ok(&root);
     let a = service(&resolved, "a");
     let b = service(&resolved, "b");
     let get = |m: &std::collections::BTreeMap<String, String>, k: &str| m.get(k).cloned();
@@ -693,24 +695,45 @@ fn env_layers_and_precedence() {
     assert_eq!(get(&a.env, "NUM").as_deref(), Some("3000"));
     assert_eq!(get(&a.env, "FLAG").as_deref(), Some("true"));
 
-    // Only-if-unset layer: the runtime's .env overlaid by the service's .env or envfile.
-    assert_eq!(get(&a.dotenv, "FROM_DOTENV").as_deref(), Some("root"));
-    assert_eq!(get(&a.dotenv, "SVC_OVERRIDES").as_deref(), Some("a-dotenv"));
-    assert_eq!(get(&a.dotenv, "ONLY_A").as_deref(), Some("1"));
+    // The runtime's .env is the app root's; each service has its own file (the stub layers
+    // them at run time: service file over runtime file, real variables over both).
+    let rt = &resolved.dotenv;
+    assert_eq!(rt.path, root.join(".env"));
+    assert_eq!(get(&rt.values, "FROM_DOTENV").as_deref(), Some("root"));
     assert_eq!(
-        get(&b.dotenv, "SVC_OVERRIDES").as_deref(),
+        get(&rt.values, "FROM_ABOVE"),
+        None,
+        "the search stops at the app root"
+    );
+    assert_eq!(a.dotenv.path, root.join("a/.env"));
+    assert!(!a.dotenv.named);
+    assert_eq!(
+        get(&a.dotenv.values, "SVC_OVERRIDES").as_deref(),
+        Some("a-dotenv")
+    );
+    assert_eq!(get(&a.dotenv.values, "ONLY_A").as_deref(), Some("1"));
+    assert_eq!(get(&a.dotenv.values, "FROM_DOTENV"), None);
+    assert_eq!(b.dotenv.path, root.join("conf/b.env"));
+    assert!(b.dotenv.named);
+    assert_eq!(
+        get(&b.dotenv.values, "SVC_OVERRIDES").as_deref(),
         Some("b-envfile")
     );
-    assert_eq!(get(&b.dotenv, "IGNORED"), None);
-    assert_eq!(get(&b.dotenv, "ONLY_A"), None);
+    assert_eq!(get(&b.dotenv.values, "IGNORED"), None);
     // .env values never land in the always-set layer, and env{} never in the .env one.
     assert_eq!(get(&a.env, "FROM_DOTENV"), None);
-    assert_eq!(get(&a.dotenv, "RT"), None);
+    assert_eq!(get(&a.dotenv.values, "RT"), None);
     // The build machine's environment is not read.
     for svc in [a, b] {
-        assert!(!svc.env.contains_key("PATH") && !svc.dotenv.contains_key("PATH"));
-        assert!(!svc.env.contains_key("HOME") && !svc.dotenv.contains_key("HOME"));
+        assert!(!svc.env.contains_key("PATH") && !svc.dotenv.values.contains_key("PATH"));
+        assert!(!svc.env.contains_key("HOME") && !svc.dotenv.values.contains_key("HOME"));
     }
+    // `watt resolve --json` shows env file keys, never their values.
+    let json = serde_json::to_string(&resolved).unwrap();
+    assert!(
+        json.contains("FROM_DOTENV") && !json.contains("root-dotenv"),
+        "{json}"
+    );
 }
 
 #[test]
@@ -724,9 +747,13 @@ fn runtime_envfile_replaces_the_dotenv_search_and_must_exist() {
         ("conf/runtime.env", "FROM=envfile\n"),
         ("a/index.js", ""),
     ]);
-    let a = &ok(dir.path()).services[0];
-    assert_eq!(a.dotenv.get("FROM").map(String::as_str), Some("envfile"));
-    assert!(!a.dotenv.contains_key("ONLY_DOTENV"));
+    let resolved = ok(dir.path());
+    assert!(resolved.dotenv.named);
+    assert_eq!(
+        resolved.dotenv.values.get("FROM").map(String::as_str),
+        Some("envfile")
+    );
+    assert!(!resolved.dotenv.values.contains_key("ONLY_DOTENV"));
 
     let dir = app(&[
         (

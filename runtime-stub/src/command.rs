@@ -179,6 +179,7 @@ mod tests {
             preload: vec!["app/api/otel.mjs".into()],
             base_path: None,
             static_assets: None,
+            env_file: None,
             restart_on_error_ms: 100,
             workers: 1,
         }

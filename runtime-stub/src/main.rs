@@ -9,6 +9,7 @@
 //!   (see `http`).
 
 mod command;
+mod env;
 mod health;
 mod http;
 mod js;
@@ -85,6 +86,9 @@ fn real_main() -> Result<i32> {
         None => next_to_exe(watt_manifest::MANIFEST_FILE)?,
     };
     let plan = plan::Plan::load(&manifest)?;
+    if let Some(file) = &plan.env_file {
+        eprintln!("watt-stub: read env file {}", file.display());
+    }
     // The gateway and static files use every core (`WATT_THREADS` to choose).
     let threads = match std::env::var("WATT_THREADS") {
         Ok(v) => v

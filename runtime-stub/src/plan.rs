@@ -1,5 +1,6 @@
-//! From the manifest to a boot plan: validation, Watt placeholders resolved from the stub's own
-//! environment, the public address, and the start order.
+//! From the manifest to a boot plan: validation, each service's environment (see `env`: env
+//! files and the stub's own environment in Watt's order) with Watt placeholders resolved from
+//! it, the public address, and the start order.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -7,11 +8,16 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use watt_manifest::{AppManifest, Start, DEFAULT_HOSTNAME, DEFAULT_PORT};
 
+use crate::env::RuntimeEnv;
+
 pub struct Plan {
     /// The artifact root: every path in the manifest is relative to it.
     pub root: PathBuf,
-    /// The manifest with every placeholder resolved.
+    /// The manifest with every placeholder resolved. Each service's `env` is everything it
+    /// gets on top of the stub's own environment (env files already applied; `dotenv` empty).
     pub manifest: AppManifest,
+    /// The run-time env file read for the runtime level, if any.
+    pub env_file: Option<PathBuf>,
     /// Index of the entrypoint in `manifest.services`.
     pub entrypoint: usize,
     /// Start order: each level's services depend only on earlier levels; the entrypoint alone is last.
@@ -52,14 +58,16 @@ impl Plan {
             // Without the shim, `process.execPath` would be the loader and every fork would fail.
             bail!("node.loader needs node.libraryPath and node.shim too; rebuild the app with `watt build`");
         }
-        resolve_all(&mut m, env);
+        let cwd = std::env::current_dir().ok();
+        let rt = RuntimeEnv::load(&root, &m, env, cwd.as_deref());
+        resolve_all(&mut m, &root, &rt, env);
         let host = match m.server.hostname.as_deref() {
             Some(h) if !h.is_empty() => h.to_string(),
             _ => DEFAULT_HOSTNAME.to_string(),
         };
         // `PORT` is what platforms (Heroku, Cloud Run, …) set; never `HOSTNAME`, which Docker and
         // Kubernetes set to the container's name.
-        let port = [env.get("PORT"), m.server.port.as_ref()]
+        let port = [rt.vars.get("PORT"), m.server.port.as_ref()]
             .into_iter()
             .flatten()
             .find_map(|p| p.trim().parse::<u16>().ok())
@@ -71,6 +79,7 @@ impl Plan {
             levels,
             host,
             port,
+            env_file: rt.file,
         })
     }
 }
@@ -204,7 +213,7 @@ fn check_paths(m: &AppManifest) -> Result<()> {
     Ok(())
 }
 
-fn resolve_all(m: &mut AppManifest, env: &HashMap<String, String>) {
+fn resolve_all(m: &mut AppManifest, root: &Path, rt: &RuntimeEnv, real: &HashMap<String, String>) {
     for value in [
         &mut m.server.hostname,
         &mut m.server.port,
@@ -214,17 +223,25 @@ fn resolve_all(m: &mut AppManifest, env: &HashMap<String, String>) {
     .into_iter()
     .flatten()
     {
-        *value = resolve(value, env);
+        *value = resolve(value, &rt.vars);
     }
     for s in &mut m.services {
-        for v in s.env.values_mut().chain(s.dotenv.values_mut()) {
-            *v = resolve(v, env);
+        // `env{}` lives in the runtime config: its placeholders see the runtime level.
+        for v in s.env.values_mut() {
+            *v = resolve(v, &rt.vars);
         }
+        let mut vars = rt.for_service(root, &s.dotenv, s.env_file.as_deref());
+        vars.extend(s.env.iter().map(|(k, v)| (k.clone(), v.clone())));
         if let Start::FastifyPlugins { plugins, .. } = &mut s.start {
             for p in plugins {
-                resolve_json(&mut p.options, env);
+                resolve_json(&mut p.options, &vars);
             }
         }
+        s.env = vars
+            .into_iter()
+            .filter(|(k, v)| real.get(k) != Some(v))
+            .collect();
+        s.dotenv.clear();
     }
 }
 

@@ -1,114 +1,65 @@
-//! `.env` files. Watt reads them with Node's `util.parseEnv` (runtime:
-//! `loadEnv` in `packages/foundation/lib/configuration.js`; services:
-//! `packages/runtime/lib/worker/main.js`), so the parser is a port of Node's
-//! `Dotenv::ParseContent` (`src/node_dotenv.cc`, Node 22/24, without the unreleased sections):
-//! no variable expansion, `export ` prefix dropped, `#` comments outside quotes, `'…'`, `"…"`
-//! and `` `…` `` quotes that may span lines, `\n` expanded in double quotes only.
+//! Env files as `watt` reads them at build time. The parser is shared with the stub
+//! (`watt_manifest::dotenv`), which reads the same files at run time.
+//!
+//! Watt's `loadEnv` (`packages/foundation/lib/configuration.js`, 3.67) looks for `.env` from
+//! the config folder upward to the filesystem root, then in the working directory. A packer
+//! must not: a `.env` above the app is a developer's, not the app's, and the working directory
+//! is wherever `watt build` ran. So the runtime's `.env` is the app root's own, and one found
+//! above it is only reported ([`above_root`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Node's `trim_spaces`: spaces, tabs and newlines, nothing else.
-fn trim(s: &str) -> &str {
-    s.trim_matches([' ', '\t', '\n'])
+use serde::{Serialize, Serializer};
+
+use super::{files, ConfigError};
+
+pub use watt_manifest::dotenv::parse;
+
+/// One env file of the app: the runtime's (`.env` in the app root, or its `envfile`) or a
+/// service's (`.env` in its folder, or the entry's `envfile`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvFile {
+    /// Where Watt reads it (absolute), whether or not it exists.
+    pub path: PathBuf,
+    /// Named by an `envfile` key rather than the default `.env`.
+    pub named: bool,
+    /// Its variables; empty when the file does not exist. `watt resolve --json` prints the
+    /// names only: values may be secrets.
+    #[serde(serialize_with = "names_only")]
+    pub values: BTreeMap<String, String>,
 }
 
-pub fn parse(input: &str) -> BTreeMap<String, String> {
-    let lines: String = input.chars().filter(|&c| c != '\r').collect();
-    let mut store = BTreeMap::new();
-    let mut content = trim(&lines);
-
-    while !content.is_empty() {
-        if content.starts_with('\n') || content.starts_with('#') {
-            content = match content.find('\n') {
-                Some(nl) => &content[nl + 1..],
-                None => "",
-            };
-            continue;
-        }
-
-        let Some(eq_or_nl) = content.find(['=', '\n']) else {
-            break;
-        };
-        if content.as_bytes()[eq_or_nl] == b'\n' {
-            content = trim(&content[eq_or_nl + 1..]);
-            continue;
-        }
-
-        let mut key = trim(&content[..eq_or_nl]);
-        content = &content[eq_or_nl + 1..];
-
-        if content.is_empty() || content.starts_with('\n') {
-            store.insert(key.to_string(), String::new());
-            continue;
-        }
-
-        content = trim(content);
-
-        if key.is_empty() {
-            continue;
-        }
-        if let Some(rest) = key.strip_prefix("export ") {
-            key = trim(rest);
-        }
-
-        if content.is_empty() {
-            store.insert(key.to_string(), String::new());
-            break;
-        }
-
-        let quote = content.as_bytes()[0];
-        if quote == b'"' || quote == b'\'' || quote == b'`' {
-            match content[1..].find(quote as char).map(|i| i + 1) {
-                Some(close) => {
-                    let value = &content[1..close];
-                    let value = if quote == b'"' {
-                        value.replace("\\n", "\n")
-                    } else {
-                        value.to_string()
-                    };
-                    store.insert(key.to_string(), value);
-                    content = match content[close + 1..].find('\n') {
-                        Some(nl) => &content[close + 1 + nl + 1..],
-                        None => "",
-                    };
-                    continue;
-                }
-                None => match content.find('\n') {
-                    // An unclosed quote: the rest of the line, quote included, is the value.
-                    Some(nl) => {
-                        store.insert(key.to_string(), content[..nl].to_string());
-                        content = &content[nl + 1..];
-                    }
-                    None => {
-                        store.insert(key.to_string(), content.to_string());
-                        break;
-                    }
-                },
-            }
+impl EnvFile {
+    /// Reads `path` if it is a file; a missing file is an empty one (Watt ignores it).
+    pub fn read(path: PathBuf, named: bool) -> Result<Self, ConfigError> {
+        let values = if path.is_file() {
+            parse(&files::read_text(&path)?)
         } else {
-            let (line, rest) = match content.find('\n') {
-                Some(nl) => (&content[..nl], &content[nl + 1..]),
-                None => (content, ""),
-            };
-            let value = match line.find('#') {
-                Some(hash) => &line[..hash],
-                None => line,
-            };
-            store.insert(key.to_string(), trim(value).to_string());
-            content = rest;
-        }
-
-        content = trim(content);
+            BTreeMap::new()
+        };
+        Ok(Self {
+            path,
+            named,
+            values,
+        })
     }
-    store
 }
 
-/// The runtime's `.env`: the first found from `dir` upward. Watt's loop stops before the
-/// filesystem root, so `/.env` is never read. (Watt then falls back to the working
-/// directory's `.env`; that depends on where the packer runs, so it is left out.)
-pub fn find_upward(dir: &Path) -> Option<PathBuf> {
-    dir.ancestors()
+fn names_only<S: Serializer>(values: &BTreeMap<String, String>, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(values.keys())
+}
+
+/// A `.env` above the app root that Watt's upward search would read when the root has none;
+/// `watt` never reads it (the build says so). The search stops before the filesystem root, as
+/// Watt's does.
+pub fn above_root(root: &Path) -> Option<PathBuf> {
+    if root.join(".env").is_file() {
+        return None;
+    }
+    root.parent()?
+        .ancestors()
         .take_while(|d| d.parent().is_some())
         .map(|d| d.join(".env"))
         .find(|candidate| candidate.is_file())
@@ -119,35 +70,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn node_parse_env_rules() {
-        let text = "\
-# comment
-A=1
-export B = two words # trailing
-C=\"line\\nnext\"
-D='single \\n kept'
-E=`back`
-F=
-G=\"multi
-line\"
-H=\"unclosed
-I=a=b
-  J  =  spaced  \r
-K=x#y
-";
-        let env = parse(text);
-        let get = |k: &str| env.get(k).map(String::as_str);
-        assert_eq!(get("A"), Some("1"));
-        assert_eq!(get("B"), Some("two words"));
-        assert_eq!(get("C"), Some("line\nnext"));
-        assert_eq!(get("D"), Some("single \\n kept"));
-        assert_eq!(get("E"), Some("back"));
-        assert_eq!(get("F"), Some(""));
-        assert_eq!(get("G"), Some("multi\nline"));
-        assert_eq!(get("H"), Some("\"unclosed"));
-        assert_eq!(get("I"), Some("a=b"));
-        assert_eq!(get("J"), Some("spaced"));
-        assert_eq!(get("K"), Some("x"));
-        assert_eq!(env.len(), 11);
+    fn a_missing_file_is_empty_and_values_never_serialise() {
+        let d = tempfile::tempdir().unwrap();
+        let missing = EnvFile::read(d.path().join(".env"), false).unwrap();
+        assert!(missing.values.is_empty());
+        std::fs::write(d.path().join(".env"), "SECRET=s3cr3t\nOTHER=1\n").unwrap();
+        let f = EnvFile::read(d.path().join(".env"), false).unwrap();
+        assert_eq!(f.values["SECRET"], "s3cr3t");
+        let json = serde_json::to_string(&f).unwrap();
+        assert!(json.contains("\"values\":[\"OTHER\",\"SECRET\"]"), "{json}");
+        assert!(!json.contains("s3cr3t"), "{json}");
+    }
+
+    #[test]
+    fn a_dotenv_above_the_root_is_found_but_only_when_the_root_has_none() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("home/dev/app");
+        std::fs::create_dir_all(&root).unwrap();
+        assert_eq!(above_root(&root), None);
+        std::fs::write(d.path().join("home/.env"), "TOKEN=x").unwrap();
+        assert_eq!(above_root(&root), Some(d.path().join("home/.env")));
+        std::fs::write(root.join(".env"), "A=1").unwrap();
+        assert_eq!(above_root(&root), None);
     }
 }

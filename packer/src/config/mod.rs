@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-pub use dotenv::parse as parse_dotenv;
+pub use dotenv::{above_root as dotenv_above_root, parse as parse_dotenv, EnvFile};
 pub use error::ConfigError;
 pub use files::{find_config_file, recognized_config_files};
 pub use honoured::ConfigWarning;
@@ -99,6 +99,7 @@ pub fn resolve(dir: &Path) -> Result<ResolvedApp, ConfigError> {
         server: plan.runtime.server,
         graceful_shutdown: plan.runtime.graceful_shutdown,
         supervision: plan.supervision,
+        dotenv: plan.runtime.dotenv.clone(),
         services,
         warnings,
     })

@@ -22,6 +22,8 @@ pub struct ResolvedApp {
     pub graceful_shutdown: GracefulShutdownConfig,
     /// `restartOnError`, `workers`, `metrics` / `healthProbes` (see `supervision.rs`).
     pub supervision: SupervisionConfig,
+    /// The runtime's env file (`.env` in the app root, or the config's `envfile`).
+    pub dotenv: super::EnvFile,
     /// Services in config order: `applications`, `services`, `web`, then autoloaded folders
     /// sorted by name (merged entries keep the explicit entry's position).
     pub services: Vec<ResolvedService>,
@@ -116,8 +118,9 @@ pub struct ResolvedService {
     pub dependencies: Vec<String>,
     /// Always-set variables: runtime `env{}` overlaid by the service's `env{}`. Placeholders kept.
     pub env: BTreeMap<String, String>,
-    /// Variables from `.env` files and `envfile`s, lowest precedence (real environment wins).
-    pub dotenv: BTreeMap<String, String>,
+    /// The service's own env file (`.env` in its folder, or its `envfile`): over the runtime's
+    /// `.env`, under real variables. Shipped only with `watt build --dotenv`.
+    pub dotenv: super::EnvFile,
     pub node_options: Option<String>,
     /// Preload modules (runtime `preload` then the service's), absolute paths.
     pub preload: Vec<PathBuf>,

@@ -7,13 +7,13 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use super::values::{self, At};
-use super::{dotenv, files, ConfigError, GracefulShutdownConfig, ServerConfig};
+use super::{dotenv, ConfigError, GracefulShutdownConfig, ServerConfig};
 
 pub struct RuntimeLevel {
     pub root: PathBuf,
     pub config_file: PathBuf,
     pub env: BTreeMap<String, String>,
-    pub dotenv: BTreeMap<String, String>,
+    pub dotenv: dotenv::EnvFile,
     pub preload: Vec<PathBuf>,
     pub server: ServerConfig,
     pub graceful_shutdown: GracefulShutdownConfig,
@@ -36,8 +36,9 @@ impl RuntimeLevel {
 
         let env = values::string_map(rt, "env", at("env"))?;
 
-        // Watt's `loadEnv`: a custom env file replaces the upward `.env` search and must exist.
-        let env_file = match envfile.filter(|f| !f.is_empty()) {
+        // Watt's `loadEnv`: a custom env file replaces the `.env` search and must exist. The
+        // search stops at the app root (see `dotenv`).
+        let dotenv = match envfile.filter(|f| !f.is_empty()) {
             Some(name) => {
                 let path = values::resolve_path(root, name);
                 if !path.is_file() {
@@ -46,13 +47,9 @@ impl RuntimeLevel {
                         config: config_file.to_path_buf(),
                     });
                 }
-                Some(path)
+                dotenv::EnvFile::read(path, true)?
             }
-            None => dotenv::find_upward(root),
-        };
-        let dotenv = match env_file {
-            Some(path) => dotenv::parse(&files::read_text(&path)?),
-            None => BTreeMap::new(),
+            None => dotenv::EnvFile::read(root.join(".env"), false)?,
         };
 
         let preload = values::preload_list(rt, root, at("preload"))?;

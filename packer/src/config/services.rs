@@ -337,11 +337,11 @@ pub fn resolve_service(
         },
     )?);
 
-    // The service's env file overrides the runtime's `.env` values but not real variables.
-    // `envfile` is resolved against the runtime root (`workerData.dirname`), a missing file is
-    // ignored like Watt does; without `envfile`, only the service folder's own `.env` counts.
-    let mut dotenv = rt.dotenv.clone();
-    let service_env_file = match values::opt_string(
+    // The service's env file overrides the runtime's `.env` values but not real variables
+    // (the stub applies that order at run time). `envfile` is resolved against the runtime root
+    // (`workerData.dirname`), a missing file is ignored like Watt does; without `envfile`, only
+    // the service folder's own `.env` counts.
+    let dotenv = match values::opt_string(
         &entry.fields,
         "envfile",
         At {
@@ -349,12 +349,11 @@ pub fn resolve_service(
             key: &key("envfile"),
         },
     )? {
-        Some(name) if !name.is_empty() => values::resolve_path(&rt.root, name),
-        _ => path.join(".env"),
+        Some(name) if !name.is_empty() => {
+            dotenv::EnvFile::read(values::resolve_path(&rt.root, name), true)?
+        }
+        _ => dotenv::EnvFile::read(path.join(".env"), false)?,
     };
-    if service_env_file.is_file() {
-        dotenv.extend(dotenv::parse(&files::read_text(&service_env_file)?));
-    }
 
     let node_options = values::opt_string(
         &entry.fields,
@@ -424,7 +423,7 @@ fn service_folder(
             let lookup = |name: &str| {
                 std::env::var(name)
                     .ok()
-                    .or_else(|| rt.dotenv.get(name).cloned())
+                    .or_else(|| rt.dotenv.values.get(name).cloned())
             };
             let (filled, unset) = values::fill_placeholders(&p, &lookup);
             if !unset.is_empty() {

@@ -182,6 +182,7 @@ mod tests {
             server: ServerConfig::default(),
             graceful_shutdown: GracefulShutdownConfig::default(),
             supervision: Default::default(),
+            dotenv: Default::default(),
             services,
             warnings: Vec::new(),
         }

@@ -5,6 +5,7 @@
 mod astro;
 mod gateway;
 mod next;
+mod next_reproducible;
 mod node;
 mod output;
 mod react_router;

@@ -28,6 +28,7 @@ use std::path::{Component, Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
+use super::next_reproducible;
 use super::output::find_bin;
 use super::{
     configured_build, find_package, normalize_prefix, BuildCommand, Framework, Package, StartPlan,
@@ -41,22 +42,10 @@ pub struct Next;
 /// What Next writes into a standalone `server.js` (Watt recognises the file by it too).
 const STANDALONE_MARKER: &str = "process.env.__NEXT_PRIVATE_STANDALONE_CONFIG";
 
-/// Runs before every node process of the build when the service has a base path: Next merges
-/// the user's config over its `defaultConfig`, so a default `basePath` applies exactly when
-/// `next.config` sets none — Watt's rule. `defaultConfig` is frozen and exported through a
-/// getter, so the module's exports are replaced (in the require cache, before Next loads it)
-/// by a copy whose `defaultConfig` has the base path. Errors are ignored: the check after the
-/// build names a base path that did not take.
-const BASE_PATH_HOOK: &str = r#"import { createRequire } from 'node:module'
-try {
-  const require = createRequire(process.env.WATT_NEXT_DIR + '/package.json')
-  const file = require.resolve('next/dist/server/config-shared.js')
-  const shared = require(file)
-  const exports = Object.defineProperty({ ...shared }, '__esModule', { value: true })
-  exports.defaultConfig = Object.freeze({ ...shared.defaultConfig, basePath: process.env.WATT_NEXT_BASE_PATH })
-  require.cache[file].exports = exports
-} catch {}
-"#;
+/// Runs before every node process of the build (`--import` in `NODE_OPTIONS`): gives Next's
+/// default config the base path and the reproducible build id, and derives the preview keys
+/// from a given secret. See the file.
+const BUILD_HOOK: &str = include_str!("next_build_hook.mjs");
 
 impl Framework for Next {
     fn name(&self) -> &'static str {
@@ -88,7 +77,17 @@ impl Framework for Next {
             }
         };
         let node_options = std::env::var("NODE_OPTIONS").ok();
-        cmd.env = build_env(svc, node_options.as_deref());
+        let build_id = next_reproducible::build_id(&svc.path, &wanted_base_path(svc))
+            .with_context(|| format!("service \"{}\": cannot hash the build's inputs", svc.id))?;
+        cmd.env = build_env(svc, node_options.as_deref(), &build_id);
+        if std::env::var_os("NEXT_SERVER_ACTIONS_ENCRYPTION_KEY").is_none() {
+            eprintln!(
+                "watt: service \"{}\": Next generates random preview-mode and server-actions \
+                 keys, so this build is not reproducible; set NEXT_SERVER_ACTIONS_ENCRYPTION_KEY \
+                 (a secret: `openssl rand -base64 32`) to make them derive from it",
+                svc.id
+            );
+        }
         Ok(Some(cmd))
     }
 
@@ -112,26 +111,32 @@ impl Framework for Next {
     }
 }
 
-/// The build's extra environment: standalone output, and the base path hook when there is one.
-fn build_env(svc: &ResolvedService, node_options: Option<&str>) -> Vec<(String, String)> {
+/// The build's extra environment: standalone output, and the build hook with the build id and
+/// the base path (when there is one).
+fn build_env(
+    svc: &ResolvedService,
+    node_options: Option<&str>,
+    build_id: &str,
+) -> Vec<(String, String)> {
     let mut env = vec![("NEXT_PRIVATE_STANDALONE".to_string(), "true".to_string())];
+    let hook = format!(
+        "--import=data:text/javascript;base64,{}",
+        base64(BUILD_HOOK.as_bytes())
+    );
+    let options = match node_options.map(str::trim) {
+        Some(o) if !o.is_empty() => format!("{o} {hook}"),
+        _ => hook,
+    };
     let base = wanted_base_path(svc);
     if !base.is_empty() {
-        let hook = format!(
-            "--import=data:text/javascript;base64,{}",
-            base64(BASE_PATH_HOOK.as_bytes())
-        );
-        let options = match node_options.map(str::trim) {
-            Some(o) if !o.is_empty() => format!("{o} {hook}"),
-            _ => hook,
-        };
         env.push(("WATT_NEXT_BASE_PATH".into(), base));
-        env.push((
-            "WATT_NEXT_DIR".into(),
-            svc.path.to_string_lossy().into_owned(),
-        ));
-        env.push(("NODE_OPTIONS".into(), options));
     }
+    env.push(("WATT_NEXT_BUILD_ID".into(), build_id.to_string()));
+    env.push((
+        "WATT_NEXT_DIR".into(),
+        svc.path.to_string_lossy().into_owned(),
+    ));
+    env.push(("NODE_OPTIONS".into(), options));
     env
 }
 
@@ -305,6 +310,11 @@ fn standalone_package(
     if public.is_dir() {
         ship_as.push((public, in_root(&server_dir.join("public"))?));
     }
+    for (host, rewritten) in
+        without_build_paths(svc, root, out, &entry, &server_dir.join(dist_rel))?
+    {
+        ship_as.push((rewritten, in_root(&host)?));
+    }
     let standalone_rel = in_root(standalone)?;
     let replaced = replace_escaping_links(standalone, out.tracing_root().as_deref())
         .with_context(|| format!("cannot pack service \"{}\"", svc.id))?;
@@ -331,6 +341,45 @@ fn standalone_package(
         },
         static_assets,
     })
+}
+
+/// `server.js` and `required-server-files.json` of the standalone output without the build
+/// machine's folders: rewritten copies in `.watt/next/<id>/`, each with the standalone file it
+/// replaces.
+fn without_build_paths(
+    svc: &ResolvedService,
+    root: &Path,
+    out: &BuildOutput,
+    entry: &Path,
+    shipped_dist: &Path,
+) -> Result<Vec<(PathBuf, PathBuf)>> {
+    let Some(tracing_root) = out.tracing_root() else {
+        return Ok(Vec::new());
+    };
+    // The server's folder as Next saw it on this machine; the standalone tree mirrors it.
+    let from = match &out.relative_app_dir {
+        Some(rel) => tracing_root.join(rel),
+        None => svc.path.clone(),
+    };
+    let scratch = root.join(".watt/next").join(&svc.id);
+    let mut replaced = Vec::new();
+    for file in [
+        entry.to_path_buf(),
+        shipped_dist.join("required-server-files.json"),
+    ] {
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        let Some(clean) = next_reproducible::without_host_paths(&text, &tracing_root, &from) else {
+            continue;
+        };
+        std::fs::create_dir_all(&scratch)
+            .with_context(|| format!("cannot create {}", scratch.display()))?;
+        let copy = scratch.join(file.file_name().unwrap_or_default());
+        std::fs::write(&copy, clean).with_context(|| format!("cannot write {}", copy.display()))?;
+        replaced.push((file, copy));
+    }
+    Ok(replaced)
 }
 
 /// The base path Next built the app for (`""` for the root).
@@ -590,7 +639,7 @@ fn export_package(svc: &ResolvedService) -> Result<Package> {
 }
 
 /// `to` relative to the folder `from` (both absolute, no links resolved).
-fn relative(from: &Path, to: &Path) -> PathBuf {
+pub(super) fn relative(from: &Path, to: &Path) -> PathBuf {
     let a: Vec<Component> = from.components().collect();
     let b: Vec<Component> = to.components().collect();
     let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
@@ -815,28 +864,38 @@ mod tests {
     }
 
     #[test]
-    fn build_env_turns_standalone_on_and_injects_the_base_path_only_when_set() {
+    fn build_env_turns_standalone_on_and_passes_the_build_id_and_base_path_to_the_hook() {
         let d = tempfile::tempdir().unwrap();
-        let env = build_env(&svc(d.path(), None), Some("--max-old-space-size=4096"));
+        let env = build_env(&svc(d.path(), None), None, "abc");
+        let get = |env: &[(String, String)], k: &str| {
+            env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+        };
         assert_eq!(
-            env,
-            vec![("NEXT_PRIVATE_STANDALONE".to_string(), "true".to_string())],
-            "the user's NODE_OPTIONS are left alone"
+            get(&env, "NEXT_PRIVATE_STANDALONE").as_deref(),
+            Some("true")
         );
+        assert_eq!(get(&env, "WATT_NEXT_BUILD_ID").as_deref(), Some("abc"));
+        assert_eq!(get(&env, "WATT_NEXT_BASE_PATH"), None);
         let env = build_env(
             &svc(d.path(), Some("shop")),
             Some("--max-old-space-size=4096"),
+            "abc",
         );
-        let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-        assert_eq!(get("WATT_NEXT_BASE_PATH").as_deref(), Some("/shop"));
-        assert_eq!(get("WATT_NEXT_DIR"), Some(d.path().display().to_string()));
-        let options = get("NODE_OPTIONS").unwrap();
+        assert_eq!(get(&env, "WATT_NEXT_BASE_PATH").as_deref(), Some("/shop"));
+        assert_eq!(
+            get(&env, "WATT_NEXT_DIR"),
+            Some(d.path().display().to_string())
+        );
+        let options = get(&env, "NODE_OPTIONS").unwrap();
         let (user, hook) = options.split_once(' ').unwrap();
-        assert_eq!(user, "--max-old-space-size=4096");
+        assert_eq!(
+            user, "--max-old-space-size=4096",
+            "the user's NODE_OPTIONS stay first"
+        );
         let b64 = hook
             .strip_prefix("--import=data:text/javascript;base64,")
             .unwrap();
-        assert_eq!(b64, base64(BASE_PATH_HOOK.as_bytes()));
+        assert_eq!(b64, base64(BUILD_HOOK.as_bytes()));
     }
 
     #[test]
@@ -994,6 +1053,7 @@ mod tests {
             server: Default::default(),
             graceful_shutdown: Default::default(),
             supervision: Default::default(),
+            dotenv: Default::default(),
             services: vec![s.clone()],
             warnings: Vec::new(),
         };

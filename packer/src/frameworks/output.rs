@@ -132,6 +132,7 @@ pub mod testing {
             server: Default::default(),
             graceful_shutdown: Default::default(),
             supervision: Default::default(),
+            dotenv: Default::default(),
             services: vec![svc.clone()],
             warnings: Vec::new(),
         }

@@ -1,0 +1,189 @@
+//! What makes a Next.js build the same wherever and whenever it runs:
+//!
+//! - the build id (`.next/BUILD_ID`, random by default) is a hash of the build's inputs
+//!   ([`build_id`]), given to Next as the default `generateBuildId` (the app's own wins);
+//! - the standalone `server.js` and `required-server-files.json` record the build machine's
+//!   folders (`outputFileTracingRoot`, `turbopack.root`, `repoRoot`, `appDir`). They are
+//!   rewritten relative to the server's folder ([`without_host_paths`]): the standalone server
+//!   `chdir`s there and Next resolves a relative `outputFileTracingRoot`/`turbopack.root`
+//!   against it (`assignDefaultsAndValidate` in next/dist/server/config.js) and recomputes
+//!   `repoRoot` at start, so the app boots exactly as before;
+//! - Next's preview-mode and server-actions keys are random unless a secret is given
+//!   (`NEXT_SERVER_ACTIONS_ENCRYPTION_KEY`; see the build hook).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+
+use super::find_package;
+
+/// Folders that are never build inputs: installed packages, VCS data, watt's and Next's own
+/// output and caches.
+const NOT_INPUTS: &[&str] = &["node_modules", ".git", ".watt", ".next", ".turbo", "out"];
+
+const LOCKFILES: &[&str] = &[
+    "package-lock.json",
+    "npm-shrinkwrap.json",
+    "pnpm-lock.yaml",
+    "yarn.lock",
+    "bun.lock",
+];
+
+/// A hash of what the build reads: the service's files (by path relative to its folder), the
+/// nearest lockfile, the installed `next` version, and the base path. 20 hex characters.
+pub fn build_id(svc_dir: &Path, base_path: &str) -> Result<String> {
+    let mut h = Sha256::new();
+    let mut field = |name: &str, bytes: &[u8]| {
+        h.update((name.len() as u64).to_le_bytes());
+        h.update(name.as_bytes());
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    field("basePath", base_path.as_bytes());
+    let mut files = Vec::new();
+    list_inputs(svc_dir, Path::new(""), &mut files)?;
+    files.sort();
+    for rel in &files {
+        let host = svc_dir.join(rel);
+        let meta = std::fs::symlink_metadata(&host)
+            .with_context(|| format!("cannot read {}", host.display()))?;
+        let bytes = if meta.file_type().is_symlink() {
+            std::fs::read_link(&host)
+                .with_context(|| format!("cannot read link {}", host.display()))?
+                .to_string_lossy()
+                .into_owned()
+                .into_bytes()
+        } else {
+            std::fs::read(&host).with_context(|| format!("cannot read {}", host.display()))?
+        };
+        field(&format!("file:{}", rel.to_string_lossy()), &bytes);
+    }
+    if let Some(lock) = svc_dir
+        .ancestors()
+        .flat_map(|d| LOCKFILES.iter().map(move |l| d.join(l)))
+        .find(|p| p.is_file())
+    {
+        let bytes =
+            std::fs::read(&lock).with_context(|| format!("cannot read {}", lock.display()))?;
+        field("lockfile", &bytes);
+    }
+    if let Some(next) = find_package(svc_dir, "next") {
+        let pkg = std::fs::read(next.join("package.json")).unwrap_or_default();
+        let version = serde_json::from_slice::<serde_json::Value>(&pkg)
+            .ok()
+            .and_then(|v| {
+                v.get("version")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string)
+            })
+            .unwrap_or_default();
+        field("next", version.as_bytes());
+    }
+    let digest = h.finalize();
+    Ok(digest[..10].iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn list_inputs(dir: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let here = dir.join(rel);
+    for entry in std::fs::read_dir(&here)
+        .with_context(|| format!("cannot read folder {}", here.display()))?
+    {
+        let entry = entry.with_context(|| format!("cannot read folder {}", here.display()))?;
+        let name = entry.file_name();
+        let child = rel.join(&name);
+        let ft = entry
+            .file_type()
+            .with_context(|| format!("cannot read {}", entry.path().display()))?;
+        if ft.is_dir() {
+            if !NOT_INPUTS.iter().any(|n| name == *n) {
+                list_inputs(dir, &child, out)?;
+            }
+        } else if ft.is_file() || ft.is_symlink() {
+            out.push(child);
+        }
+    }
+    Ok(())
+}
+
+/// `text` with every JSON string that is `root` or a path below it replaced by that path
+/// relative to `from` (`.` for `from` itself); `None` when there was none. Only whole path
+/// components match (`/a/app` does not match `/a/app2`).
+pub fn without_host_paths(text: &str, root: &Path, from: &Path) -> Option<String> {
+    let root_str = root.to_str()?.trim_end_matches('/');
+    if root_str.is_empty() {
+        return None;
+    }
+    let needle = format!("\"{root_str}");
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut changed = false;
+    while let Some(at) = rest.find(&needle) {
+        let after = &rest[at + needle.len()..];
+        let whole = after.starts_with('"') || after.starts_with('/');
+        let end = after.find('"');
+        match (whole, end) {
+            (true, Some(end)) => {
+                let abs = format!("{root_str}{}", &after[..end]);
+                let rel = super::next::relative(from, Path::new(&abs));
+                let rel = if rel.as_os_str().is_empty() {
+                    ".".to_string()
+                } else {
+                    rel.to_string_lossy().into_owned()
+                };
+                out.push_str(&rest[..at]);
+                out.push('"');
+                out.push_str(&rel);
+                out.push('"');
+                rest = &after[end + 1..];
+                changed = true;
+            }
+            _ => {
+                out.push_str(&rest[..at + needle.len()]);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    changed.then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_paths_become_relative_to_the_server_folder() {
+        let root = Path::new("/build/app");
+        let from = Path::new("/build/app/web/shop");
+        let text = r#"const nextConfig = {"outputFileTracingRoot":"/build/app","turbopack":{"root":"/build/app"},"x":"/build/app2/y","appDir":"/build/app/web/shop","d":"/build/app/web/shop/.next"}"#;
+        let got = without_host_paths(text, root, from).unwrap();
+        assert_eq!(
+            got,
+            r#"const nextConfig = {"outputFileTracingRoot":"../..","turbopack":{"root":"../.."},"x":"/build/app2/y","appDir":".","d":".next"}"#
+        );
+        assert_eq!(without_host_paths("{\"a\":\"/else\"}", root, from), None);
+    }
+
+    #[test]
+    fn the_build_id_follows_the_inputs_not_the_folder_or_the_clock() {
+        let d = tempfile::tempdir().unwrap();
+        let make = |dir: &Path| {
+            std::fs::create_dir_all(dir.join("app")).unwrap();
+            std::fs::create_dir_all(dir.join(".next/cache")).unwrap();
+            std::fs::write(dir.join("app/page.js"), "export default 1").unwrap();
+            std::fs::write(dir.join(".next/cache/x"), std::process::id().to_string()).unwrap();
+        };
+        let (a, b) = (d.path().join("a/shop"), d.path().join("elsewhere/b/shop"));
+        make(&a);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        make(&b);
+        std::fs::write(b.join(".next/cache/x"), "different cache").unwrap();
+        let id = build_id(&a, "").unwrap();
+        assert_eq!(id.len(), 20);
+        assert_eq!(id, build_id(&b, "").unwrap());
+        assert_ne!(id, build_id(&a, "/shop").unwrap());
+        std::fs::write(b.join("app/page.js"), "export default 2").unwrap();
+        assert_ne!(id, build_id(&b, "").unwrap());
+    }
+}
