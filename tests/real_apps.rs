@@ -196,7 +196,7 @@ fn watt_resolve_shows_the_warnings_and_marks_kinds_that_cannot_be_packed() {
         (
             "watt.json",
             r#"{ "$schema": "https://schemas.platformatic.dev/wattpm/3.0.0.json",
-                 "entrypoint": "api", "workers": 2, "autoload": { "path": "web" } }"#,
+                 "entrypoint": "api", "httpCache": true, "autoload": { "path": "web" } }"#,
         ),
         ("web/api/index.js", "export default 1\n"),
         (
@@ -222,7 +222,7 @@ fn watt_resolve_shows_the_warnings_and_marks_kinds_that_cannot_be_packed() {
     assert!(line("db").contains("(cannot be packed yet)"), "{out}");
     assert!(!line("api").contains("cannot be packed"), "{out}");
     assert!(
-        out.contains("warning: `workers` in") && out.contains("watt.json"),
+        out.contains("warning: `httpCache` in") && out.contains("watt.json"),
         "{out}"
     );
     assert!(out.contains("warning: `db` in"), "{out}");
@@ -246,5 +246,5 @@ fn watt_resolve_shows_the_warnings_and_marks_kinds_that_cannot_be_packed() {
         .as_array()
         .unwrap()
         .iter()
-        .any(|w| w["key"] == "workers"));
+        .any(|w| w["key"] == "httpCache"));
 }
