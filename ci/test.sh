@@ -33,4 +33,5 @@ for ex in examples/*/ tests/fixtures/*/; do
 done
 
 echo "== test"
-"${CARGO[@]}" test --release --target "$TARGET" --workspace "$@"
+# --no-fail-fast: one failing test binary must not hide the others' results.
+"${CARGO[@]}" test --release --target "$TARGET" --workspace --no-fail-fast "$@"
