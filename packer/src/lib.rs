@@ -74,6 +74,14 @@ pub fn build_app(app: &config::ResolvedApp, opts: &BuildOptions) -> Result<sink:
         .iter()
         .map(|(svc, fw)| fw.package(svc, app).map(|p| (*svc, p)))
         .collect::<Result<Vec<_>>>()?;
+    for (svc, p) in &services {
+        eprintln!(
+            "watt: service \"{}\" ({}): {}",
+            svc.id,
+            svc.kind,
+            p.start.describe()
+        );
+    }
     pack::pack(pack::PackInput {
         app,
         services,

@@ -314,6 +314,12 @@ fn manifest_service(
         StartPlan::Gateway { routes } => m::Start::Gateway {
             routes: routes.clone(),
         },
+        StartPlan::Capability {
+            package, config, ..
+        } => m::Start::Capability {
+            package: package_path(root, package)?,
+            config: rel(root, config)?,
+        },
     };
     let static_assets = match &package.static_assets {
         Some(a) => Some(m::StaticAssets {

@@ -44,6 +44,7 @@ const LAUNCHER: &str = include_str!("../js/launcher.cjs");
 const PRELOAD: &str = include_str!("../js/preload.cjs");
 /// Loaded by the launcher for `requestHandler` services.
 const REQUEST_HANDLER: &str = include_str!("../js/request-handler.cjs");
+const CAPABILITY: &str = include_str!("../js/capability.cjs");
 /// Where a launched service finds its listening socket and its readiness pipe (see launcher.cjs).
 const LISTEN_FD: RawFd = 3;
 const READY_FD: RawFd = 4;
@@ -177,6 +178,7 @@ pub async fn run(plan: Plan) -> Result<i32> {
     let launcher = tmp.write("launcher.cjs", LAUNCHER)?;
     let preload = tmp.write("preload.cjs", PRELOAD)?;
     tmp.write("request-handler.cjs", REQUEST_HANDLER)?;
+    tmp.write("capability.cjs", CAPABILITY)?;
     let mut sup = Supervisor {
         node: Node::new(&plan.root, &plan.manifest.node),
         plan,
@@ -319,7 +321,10 @@ fn launched(start: &Start) -> bool {
     match start {
         Start::Command { argv } => argv.first().is_some_and(|a| a == "node"),
         Start::Static { .. } | Start::Gateway { .. } => false,
-        Start::Node { .. } | Start::FastifyPlugins { .. } | Start::RequestHandler { .. } => true,
+        Start::Node { .. }
+        | Start::FastifyPlugins { .. }
+        | Start::RequestHandler { .. }
+        | Start::Capability { .. } => true,
     }
 }
 
@@ -630,6 +635,13 @@ impl Supervisor {
                 "build": abs(build),
                 "runtime": runtime,
                 "runtimePackage": abs(runtime_package),
+            }),
+            Start::Capability { package, config } => json!({
+                "type": "capability",
+                "package": abs(package),
+                "config": abs(config),
+                "root": abs(&s.root),
+                "isEntrypoint": s.id == self.plan.manifest.entrypoint,
             }),
             // No process.
             Start::Static { .. } | Start::Gateway { .. } => json!(null),

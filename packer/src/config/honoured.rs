@@ -91,13 +91,94 @@ const SERVICE: &[&str] = &[
     "server.port",
 ];
 
-fn kind_keys(kind: Kind) -> &'static [&'static str] {
+/// What a capability run through its own package (`@platformatic/db`, `@platformatic/gateway`)
+/// acts on by itself: its whole config but the telemetry, which needs Watt's runtime.
+const CAPABILITY: &[&str] = &[
+    "server",
+    "plugins",
+    "service",
+    "clients",
+    "basePath",
+    "openapi",
+    "graphql",
+    "db",
+    "migrations",
+    "types",
+    "authorization",
+    "gateway",
+    "composer",
+];
+
+fn kind_keys(kind: Kind, obj: &Map<String, Value>) -> &'static [&'static str] {
     match kind {
         Kind::Service => &["plugins.paths"],
-        Kind::Gateway => &["gateway.applications", "composer.services"],
+        Kind::Gateway if gateway_beyond_routing(obj).is_some() => CAPABILITY,
+        Kind::Gateway => &[
+            "gateway.applications",
+            "gateway.refreshTimeout",
+            "composer.services",
+            "composer.refreshTimeout",
+        ],
+        Kind::Db => CAPABILITY,
         Kind::Vite => &["vite.ssr"],
         _ => &[],
     }
+}
+
+/// Why a gateway config needs `@platformatic/gateway` itself: the first feature the native
+/// gateway (prefix routing to services of the app) does not have, or `None` when it only
+/// routes. `refreshTimeout` only matters while developing: Watt polls only outside production.
+pub fn gateway_beyond_routing(obj: &Map<String, Value>) -> Option<String> {
+    for (block, list) in [("gateway", "applications"), ("composer", "services")] {
+        let Some(Value::Object(b)) = obj.get(block) else {
+            continue;
+        };
+        if let Some(k) = b
+            .keys()
+            .find(|k| *k != list && *k != "refreshTimeout" && !b[*k].is_null())
+        {
+            return Some(format!("`{block}.{k}`"));
+        }
+        for (i, entry) in b
+            .get(list)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let Some(e) = entry.as_object() else { continue };
+            for feature in ["openapi", "graphql"] {
+                if e.get(feature)
+                    .is_some_and(|v| !v.is_null() && *v != Value::Bool(false))
+                {
+                    return Some(format!(
+                        "{feature} composition (`{block}.{list}[{i}].{feature}`)"
+                    ));
+                }
+            }
+            if let Some(origin) = e.get("origin").and_then(Value::as_str) {
+                if !origin.contains(".plt.local") {
+                    return Some(format!(
+                        "an application outside the app (`{block}.{list}[{i}].origin` {origin})"
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(Value::Object(server)) = obj.get("server") {
+        if let Some(k) = server
+            .keys()
+            .find(|k| *k != "hostname" && *k != "port" && !server[*k].is_null())
+        {
+            return Some(format!("`server.{k}`"));
+        }
+    }
+    [
+        "plugins", "openapi", "graphql", "service", "clients", "basePath",
+    ]
+    .iter()
+    .find(|k| obj.get(**k).is_some_and(|v| !v.is_null()))
+    .map(|k| format!("`{k}`"))
 }
 
 /// What an unhonoured key costs, for the keys users meet most.
@@ -207,7 +288,13 @@ pub fn service(
     extra: &[&str],
 ) -> Vec<ConfigWarning> {
     let mut out = Vec::new();
-    check(obj, "", &[SERVICE, kind_keys(kind), extra], file, &mut out);
+    check(
+        obj,
+        "",
+        &[SERVICE, kind_keys(kind, obj), extra],
+        file,
+        &mut out,
+    );
     out
 }
 

@@ -7,13 +7,17 @@
 //! - `rewritePrefix` = `proxy.rewritePrefix`, else — for apps built for absolute URLs — the
 //!   target's own prefix (else `/<id>`), else `""`: such apps get the path they were built for;
 //! - `proxy: false` hides a service; an empty list exposes every other service at `/<id>`.
+//!
+//! A config that asks for more than routing (OpenAPI/GraphQL composition, plugins, server
+//! options such as `healthCheck`, applications outside the app: see
+//! `config::gateway_beyond_routing`) runs through `@platformatic/gateway` itself instead.
 
 use anyhow::{bail, Result};
 use serde_json::Value;
 use watt_manifest::GatewayRoute;
 
-use super::{normalize_prefix, Framework, Package, StartPlan};
-use crate::config::{Kind, ResolvedApp, ResolvedService};
+use super::{capability, normalize_prefix, Framework, Package, StartPlan};
+use crate::config::{gateway_beyond_routing, Kind, ResolvedApp, ResolvedService};
 
 pub struct Gateway;
 
@@ -27,6 +31,14 @@ impl Framework for Gateway {
     }
 
     fn package(&self, svc: &ResolvedService, app: &ResolvedApp) -> Result<Package> {
+        let features = svc.config.as_object().and_then(gateway_beyond_routing);
+        if let Some(feature) = features {
+            return capability::package(
+                svc,
+                &["@platformatic/gateway", "@platformatic/composer"],
+                format!("{feature} goes beyond prefix routing"),
+            );
+        }
         Ok(Package {
             ship: Vec::new(),
             ship_verbatim: Vec::new(),

@@ -3,6 +3,8 @@
 //! order across all kinds); adding a framework means one module here plus its example.
 
 mod astro;
+mod capability;
+mod db;
 mod gateway;
 mod next;
 mod node;
@@ -58,6 +60,34 @@ pub enum StartPlan {
     Gateway {
         routes: Vec<watt_manifest::GatewayRoute>,
     },
+    /// The capability's own package (`name`, installed at `package`) creates and starts the
+    /// service from its `config` file; `why` says why it is not served natively.
+    Capability {
+        name: String,
+        package: PathBuf,
+        config: PathBuf,
+        why: String,
+    },
+}
+
+impl StartPlan {
+    /// How the service runs, for the build's output: which path it took and why.
+    pub fn describe(&self) -> String {
+        match self {
+            StartPlan::Node { .. } => "node process (Watt's node capability shapes)".into(),
+            StartPlan::FastifyPlugins { plugins, .. } => {
+                format!("Fastify with {} plugin file(s), natively", plugins.len())
+            }
+            StartPlan::Command { argv } => format!("its production command `{}`", argv.join(" ")),
+            StartPlan::RequestHandler { .. } => "its server build behind a request handler".into(),
+            StartPlan::Static { .. } => "static files served by the stub".into(),
+            StartPlan::Gateway { routes } => format!(
+                "native gateway in the stub ({} prefix route(s); the config only routes)",
+                routes.len()
+            ),
+            StartPlan::Capability { name, why, .. } => format!("through {name}: {why}"),
+        }
+    }
 }
 
 /// Client files the stub serves in front of the service's process.
@@ -122,6 +152,7 @@ static FRAMEWORKS: &[&dyn Framework] = &[
     &node::Node,
     &service::PlatformaticService,
     &gateway::Gateway,
+    &db::Db,
     &next::Next,
     &astro::Astro,
     &vite::Vite,
@@ -134,7 +165,7 @@ pub fn for_service(svc: &ResolvedService) -> Result<&'static dyn Framework> {
         Some(f) => Ok(*f),
         None => bail!(
             "service \"{}\" is a {} application, which watt cannot pack yet \
-             (supported: node, service, gateway, next, astro, vite, react-router, remix)",
+             (supported: node, service, gateway, db, next, astro, vite, react-router, remix)",
             svc.id,
             svc.kind
         ),
