@@ -368,4 +368,74 @@ mod tests {
         );
         assert_eq!(keys(&e), ["applications[0].workers"]);
     }
+
+    #[test]
+    fn a_gateway_beyond_routing_runs_its_own_package_and_says_why() {
+        let why = |v: Value| gateway_beyond_routing(v.as_object().unwrap());
+        // Routing only: the native gateway.
+        assert_eq!(
+            why(json!({
+                "$schema": "x", "server": { "hostname": "h", "port": 1 },
+                "gateway": { "applications": [{ "id": "a", "proxy": { "prefix": "/a" } },
+                                              { "id": "b", "origin": "http://b.plt.local" }],
+                             "refreshTimeout": 0 }
+            })),
+            None
+        );
+        let cases = [
+            (
+                json!({ "gateway": { "applications": [{ "id": "a" }, { "id": "b", "openapi": { "url": "/o" } }] } }),
+                "openapi composition (`gateway.applications[1].openapi`)",
+            ),
+            (
+                json!({ "composer": { "services": [{ "id": "a", "graphql": true }] } }),
+                "graphql composition (`composer.services[0].graphql`)",
+            ),
+            (
+                json!({ "gateway": { "applications": [{ "id": "a", "origin": "https://example.com" }] } }),
+                "an application outside the app (`gateway.applications[0].origin` https://example.com)",
+            ),
+            (
+                json!({ "gateway": { "applications": [], "addEmptySchema": true } }),
+                "`gateway.addEmptySchema`",
+            ),
+            (
+                json!({ "server": { "port": 1, "healthCheck": true } }),
+                "`server.healthCheck`",
+            ),
+            (json!({ "plugins": { "paths": ["p"] } }), "`plugins`"),
+        ];
+        for (config, want) in cases {
+            assert_eq!(why(config.clone()).as_deref(), Some(want), "{config}");
+            // Run by @platformatic/gateway, those keys are honoured, not warned about.
+            let w = service(
+                config.as_object().unwrap(),
+                Kind::Gateway,
+                Path::new("g.json"),
+                &[],
+            );
+            assert!(w.is_empty(), "{config}: {w:?}");
+        }
+        // Telemetry needs Watt's runtime: unhonoured on both paths.
+        let w = service(
+            json!({ "gateway": { "applications": [{ "id": "a", "openapi": {} }] }, "telemetry": {} })
+                .as_object()
+                .unwrap(),
+            Kind::Gateway,
+            Path::new("g.json"),
+            &[],
+        );
+        assert_eq!(keys(&w), ["telemetry"]);
+        // Platformatic DB's own keys are its package's to honour.
+        let w = service(
+            json!({ "db": { "connectionString": "sqlite://x" }, "migrations": { "autoApply": true },
+                    "types": { "autogenerate": false }, "workers": 2 })
+                .as_object()
+                .unwrap(),
+            Kind::Db,
+            Path::new("d.json"),
+            &[],
+        );
+        assert_eq!(keys(&w), ["workers"]);
+    }
 }
