@@ -72,7 +72,7 @@ pub fn build_app(app: &config::ResolvedApp, opts: &BuildOptions) -> Result<sink:
 
     let services = frameworks
         .iter()
-        .map(|(svc, fw)| fw.package(svc, app).map(|p| (*svc, p)))
+        .map(|(svc, fw)| frameworks::package(*fw, svc, app).map(|p| (*svc, p)))
         .collect::<Result<Vec<_>>>()?;
     for (svc, p) in &services {
         eprintln!(
