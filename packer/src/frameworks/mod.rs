@@ -6,6 +6,7 @@ mod astro;
 mod capability;
 mod db;
 mod gateway;
+mod nest;
 mod next;
 mod node;
 mod output;
@@ -153,6 +154,7 @@ static FRAMEWORKS: &[&dyn Framework] = &[
     &service::PlatformaticService,
     &gateway::Gateway,
     &db::Db,
+    &nest::Nest,
     &next::Next,
     &astro::Astro,
     &vite::Vite,
@@ -165,7 +167,7 @@ pub fn for_service(svc: &ResolvedService) -> Result<&'static dyn Framework> {
         Some(f) => Ok(*f),
         None => bail!(
             "service \"{}\" is a {} application, which watt cannot pack yet \
-             (supported: node, service, gateway, db, next, astro, vite, react-router, remix)",
+             (supported: node, service, gateway, db, nest, next, astro, vite, react-router, remix)",
             svc.id,
             svc.kind
         ),
