@@ -299,6 +299,47 @@ mod tests {
     }
 
     #[test]
+    fn only_routing_configs_stay_native_the_rest_runs_platformatic_gateway() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut gw = testing::service(dir.path(), Kind::Gateway);
+        gw.id = "gw".into();
+        gw.config_file = Some(dir.path().join("platformatic.json"));
+        gw.config =
+            json!({"gateway": {"applications": [{"id": "api", "proxy": {"prefix": "/api"}}]}});
+        let all = app(vec![
+            gw.clone(),
+            svc("api", Kind::Service, None, Value::Null),
+        ]);
+        let p = Gateway.package(&gw, &all).unwrap();
+        assert!(
+            matches!(p.start, StartPlan::Gateway { .. }),
+            "{:?}",
+            p.start
+        );
+        assert!(p.start.describe().contains("native gateway"));
+
+        gw.config = json!({"gateway": {"applications": [{"id": "api", "openapi": {"url": "/o"}}]}});
+        // Its package is needed, and the error says so.
+        let err = Gateway.package(&gw, &all).unwrap_err().to_string();
+        assert!(
+            err.contains("@platformatic/gateway or @platformatic/composer"),
+            "{err}"
+        );
+        testing::touch(
+            dir.path(),
+            "node_modules/@platformatic/composer/package.json",
+        );
+        let p = Gateway.package(&gw, &all).unwrap();
+        assert!(p.ship_dependencies);
+        assert_eq!(p.extra_dependencies, ["@platformatic/composer"]);
+        assert_eq!(
+            p.start.describe(),
+            "through @platformatic/composer: openapi composition \
+             (`gateway.applications[0].openapi`) goes beyond prefix routing"
+        );
+    }
+
+    #[test]
     fn unknown_targets_and_clashing_prefixes_are_errors() {
         let gw = svc(
             "gw",

@@ -63,3 +63,47 @@ impl Framework for Nest {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::output::testing::{app, service, touch};
+    use super::*;
+    use crate::frameworks::StartPlan;
+
+    #[test]
+    fn the_built_app_module_runs_through_platformatic_nest() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut svc = service(dir.path(), Kind::Nest);
+        svc.config_file = Some(dir.path().join("platformatic.json"));
+        touch(dir.path(), "node_modules/@platformatic/nest/package.json");
+        // Not built: the error names the file Watt would import.
+        let err = Nest.package(&svc, &app(&svc)).unwrap_err().to_string();
+        assert!(err.contains("dist/app.module.js"), "{err}");
+        touch(dir.path(), "dist/app.module.js");
+        let p = Nest.package(&svc, &app(&svc)).unwrap();
+        match &p.start {
+            StartPlan::Capability {
+                name,
+                package,
+                config,
+                ..
+            } => {
+                assert_eq!(name, "@platformatic/nest");
+                assert_eq!(package, &dir.path().join("node_modules/@platformatic/nest"));
+                assert_eq!(config, &dir.path().join("platformatic.json"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(p.extra_dependencies, ["@platformatic/nest"]);
+        // Without commands.build, Nest's CLI builds, as in Watt.
+        assert_eq!(Nest.build_command(&svc).unwrap(), None);
+        touch(dir.path(), "node_modules/@nestjs/cli/package.json");
+        let cmd = Nest.build_command(&svc).unwrap().unwrap();
+        assert_eq!(cmd.display, "nest build");
+        assert!(
+            cmd.argv[1].ends_with("@nestjs/cli/bin/nest.js"),
+            "{:?}",
+            cmd.argv
+        );
+    }
+}
