@@ -349,6 +349,17 @@ fn platformatic_db_nest_and_an_openapi_gateway_run_through_their_own_packages_as
         assert!(!nm.join(not_shipped).exists(), "{not_shipped} shipped");
     }
     assert!(root.join("app/web/nest/dist/app.module.js").is_file());
+    // The gateway fetches the composed documents when it starts: what it composes starts first.
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(root.join("watt-manifest.json")).unwrap()).unwrap();
+    let gateway = manifest["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "gateway")
+        .unwrap();
+    assert_eq!(gateway["start"]["type"], "capability");
+    assert_eq!(gateway["dependencies"], json!(["db", "api", "nest"]));
     let packed_db = root.join("app/web/db/db.sqlite");
     assert!(!packed_db.exists(), "a database file was shipped");
 

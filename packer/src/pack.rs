@@ -338,7 +338,20 @@ fn manifest_service(
         kind: svc.kind.to_string(),
         root: rel(root, &svc.path)?,
         start,
-        dependencies: svc.dependencies.clone(),
+        dependencies: match &package.start {
+            StartPlan::Capability { waits_for, .. } => {
+                let mut d = svc.dependencies.clone();
+                d.extend(
+                    waits_for
+                        .iter()
+                        .filter(|w| !d.contains(w))
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                );
+                d
+            }
+            _ => svc.dependencies.clone(),
+        },
         env: svc.env.clone(),
         dotenv: svc.dotenv.clone(),
         node_options,

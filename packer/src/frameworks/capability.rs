@@ -12,7 +12,12 @@ use crate::config::ResolvedService;
 
 /// The service shipped whole, started by the first of `packages` it resolves. `why` says why
 /// this path was taken, for the build's output.
-pub fn package(svc: &ResolvedService, packages: &[&str], why: String) -> Result<Package> {
+pub fn package(
+    svc: &ResolvedService,
+    packages: &[&str],
+    why: String,
+    waits_for: Vec<String>,
+) -> Result<Package> {
     let Some((name, dir)) = packages
         .iter()
         .find_map(|p| find_package(&svc.path, p).map(|d| (*p, d)))
@@ -46,6 +51,7 @@ pub fn package(svc: &ResolvedService, packages: &[&str], why: String) -> Result<
             package: dir,
             config,
             why,
+            waits_for,
         },
         static_assets: None,
     })

@@ -25,6 +25,7 @@ impl Framework for Db {
             svc,
             &["@platformatic/db"],
             "Platformatic DB has no native counterpart".into(),
+            Vec::new(),
         )
     }
 }

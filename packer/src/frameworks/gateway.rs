@@ -37,6 +37,7 @@ impl Framework for Gateway {
                 svc,
                 &["@platformatic/gateway", "@platformatic/composer"],
                 format!("{feature} goes beyond prefix routing"),
+                composed(svc, app),
             );
         }
         Ok(Package {
@@ -51,6 +52,33 @@ impl Framework for Gateway {
             static_assets: None,
         })
     }
+}
+
+/// The services of the app the gateway composes (it fetches their OpenAPI/GraphQL schemas
+/// when it starts, so they start first, as Watt's `GatewayCapability.getDependencies()` says):
+/// every entry without an origin or with a mesh one; with no list, every other service.
+fn composed(gw: &ResolvedService, app: &ResolvedApp) -> Vec<String> {
+    let list = gw
+        .config
+        .pointer("/gateway/applications")
+        .or_else(|| gw.config.pointer("/composer/services"))
+        .and_then(Value::as_array)
+        .filter(|l| !l.is_empty());
+    let ids: Vec<String> = match list {
+        Some(l) => l
+            .iter()
+            .filter(|e| {
+                e.get("origin")
+                    .and_then(Value::as_str)
+                    .is_none_or(|o| o.contains(".plt.local"))
+            })
+            .filter_map(|e| e.get("id").and_then(Value::as_str).map(str::to_string))
+            .collect(),
+        None => app.services.iter().map(|s| s.id.clone()).collect(),
+    };
+    ids.into_iter()
+        .filter(|id| *id != gw.id && app.services.iter().any(|s| s.id == *id))
+        .collect()
 }
 
 /// The routes, longest prefix first (the stub matches in this order).
@@ -332,6 +360,12 @@ mod tests {
         let p = Gateway.package(&gw, &all).unwrap();
         assert!(p.ship_dependencies);
         assert_eq!(p.extra_dependencies, ["@platformatic/composer"]);
+        // It fetches the composed documents at start: those services start first.
+        assert!(
+            matches!(&p.start, StartPlan::Capability { waits_for, .. } if waits_for == &["api"]),
+            "{:?}",
+            p.start
+        );
         assert_eq!(
             p.start.describe(),
             "through @platformatic/composer: openapi composition \

@@ -62,12 +62,15 @@ pub enum StartPlan {
         routes: Vec<watt_manifest::GatewayRoute>,
     },
     /// The capability's own package (`name`, installed at `package`) creates and starts the
-    /// service from its `config` file; `why` says why it is not served natively.
+    /// service from its `config` file; `why` says why it is not served natively. `waits_for`:
+    /// services it needs started first beyond the config's `dependencies` (Watt's
+    /// `GatewayCapability.getDependencies()`: the applications it composes).
     Capability {
         name: String,
         package: PathBuf,
         config: PathBuf,
         why: String,
+        waits_for: Vec<String>,
     },
 }
 

@@ -60,6 +60,7 @@ impl Framework for Nest {
             svc,
             &["@platformatic/nest"],
             "NestJS runs through Watt's Nest capability".into(),
+            Vec::new(),
         )
     }
 }
