@@ -327,6 +327,7 @@ fn platformatic_db_nest_and_an_openapi_gateway_run_through_their_own_packages_as
         assert!(stderr.contains(line), "no `{line}` in\n{stderr}");
     }
 
+    assert!(!stderr.contains("ships as it is now"), "{stderr}");
     let root = work.path().join("x");
     extract(&archive, &root);
     let nm = root.join("app/node_modules");
