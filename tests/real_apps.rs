@@ -264,8 +264,8 @@ fn watt_resolve_shows_the_warnings_and_marks_kinds_that_cannot_be_packed() {
 
 /// What the capabilities fixture answers, the same under the stub and under `wattpm start`:
 /// the row its migration inserted, through the gateway (REST and GraphQL) and over the mesh
-/// from another service's route; a Nest controller; the OpenAPI documents of two services
-/// composed by the gateway; the gateway's own root answer.
+/// from another service's route; a Nest controller; an `@platformatic/service` route; the
+/// OpenAPI documents of three services composed by the gateway; the gateway's own root answer.
 fn capability_answers(base: &str) -> Vec<Value> {
     let dune = json!([{ "id": "1", "title": "Dune" }]);
     assert_eq!(json_get(&format!("{base}/db/movies/")), dune);
@@ -282,6 +282,11 @@ fn capability_answers(base: &str) -> Vec<Value> {
         graphql,
         json!({ "data": { "movies": [{ "title": "Dune" }] } })
     );
+    // @platformatic/service itself (its config asks for `service.openapi`).
+    assert_eq!(
+        json_get(&format!("{base}/greeter/greet")),
+        json!({ "greeting": "hi" })
+    );
     // NestJS through @platformatic/nest, behind the gateway.
     assert_eq!(
         json_get(&format!("{base}/nest/hello")),
@@ -295,7 +300,12 @@ fn capability_answers(base: &str) -> Vec<Value> {
         .cloned()
         .collect();
     paths.sort();
-    for want in ["/api/hello", "/api/from-db", "/db/movies/"] {
+    for want in [
+        "/api/hello",
+        "/api/from-db",
+        "/db/movies/",
+        "/greeter/greet",
+    ] {
         assert!(paths.iter().any(|p| p == want), "{want} not in {paths:?}");
     }
     let root = json_get(&format!("{base}/"));
@@ -303,7 +313,7 @@ fn capability_answers(base: &str) -> Vec<Value> {
 }
 
 #[test]
-fn platformatic_db_nest_and_an_openapi_gateway_run_through_their_own_packages_as_under_wattpm() {
+fn platformatic_db_nest_service_and_an_openapi_gateway_run_through_their_own_packages_as_under_wattpm() {
     let app = fixture("capabilities", true);
     // A database a `wattpm start` run left in the service folder is no input.
     let dev_db = app.join("web/db/db.sqlite");
@@ -323,6 +333,8 @@ fn platformatic_db_nest_and_an_openapi_gateway_run_through_their_own_packages_as
         "service \"api\" (node): node process",
         "service \"nest\" (nest): through @platformatic/nest",
         "building nest (tsc)",
+        "service \"greeter\" (service): through @platformatic/service: `service` goes beyond \
+         registering plugins.paths",
     ] {
         assert!(stderr.contains(line), "no `{line}` in\n{stderr}");
     }
@@ -360,7 +372,10 @@ fn platformatic_db_nest_and_an_openapi_gateway_run_through_their_own_packages_as
         .find(|s| s["id"] == "gateway")
         .unwrap();
     assert_eq!(gateway["start"]["type"], "capability");
-    assert_eq!(gateway["dependencies"], json!(["db", "api", "nest"]));
+    assert_eq!(
+        gateway["dependencies"],
+        json!(["db", "api", "nest", "greeter"])
+    );
     let packed_db = root.join("app/web/db/db.sqlite");
     assert!(!packed_db.exists(), "a database file was shipped");
 

@@ -111,6 +111,7 @@ const CAPABILITY: &[&str] = &[
 
 fn kind_keys(kind: Kind, obj: &Map<String, Value>) -> &'static [&'static str] {
     match kind {
+        Kind::Service if service_beyond_plugins(obj).is_some() => CAPABILITY,
         Kind::Service => &["plugins.paths"],
         Kind::Gateway if gateway_beyond_routing(obj).is_some() => CAPABILITY,
         Kind::Gateway => &[
@@ -124,6 +125,27 @@ fn kind_keys(kind: Kind, obj: &Map<String, Value>) -> &'static [&'static str] {
         Kind::Vite => &["vite.ssr"],
         _ => &[],
     }
+}
+
+/// Why an `@platformatic/service` config needs `@platformatic/service` itself: the first key the
+/// native start (a Fastify with `plugins.paths` registered) does not act on and the capability
+/// does (`service.openapi`, `server.healthCheck`, `plugins.typescript`, `clients`, …), or `None`.
+pub fn service_beyond_plugins(obj: &Map<String, Value>) -> Option<String> {
+    let mut out = Vec::new();
+    check(
+        obj,
+        "",
+        &[SERVICE, &["plugins.paths"]],
+        Path::new(""),
+        &mut out,
+    );
+    out.into_iter()
+        .map(|w| w.key)
+        .find(|k| {
+            let top = k.split(['.', '[']).next().unwrap_or(k);
+            CAPABILITY.contains(&top)
+        })
+        .map(|k| format!("`{k}`"))
 }
 
 /// Why a gateway config needs `@platformatic/gateway` itself: the first feature the native
@@ -338,21 +360,20 @@ mod tests {
             "service": { "openapi": true },
             "application": { "basePath": "/a", "include": ["x"] }
         });
+        // Beyond plugins.paths, @platformatic/service itself runs it: only what no path acts on.
+        assert_eq!(
+            service_beyond_plugins(cfg.as_object().unwrap()).as_deref(),
+            Some("`server.healthCheck`")
+        );
         let w = service(
             cfg.as_object().unwrap(),
             Kind::Service,
             Path::new("s.json"),
             &[],
         );
-        assert_eq!(
-            keys(&w),
-            [
-                "server.healthCheck",
-                "plugins.typescript",
-                "service",
-                "application.include"
-            ]
-        );
+        assert_eq!(keys(&w), ["application.include"]);
+        let plain = json!({ "$schema": "x", "plugins": { "paths": ["p"] }, "application": { "include": ["x"] } });
+        assert_eq!(service_beyond_plugins(plain.as_object().unwrap()), None);
         let w = service(
             cfg.as_object().unwrap(),
             Kind::Node,

@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 pub use dotenv::parse as parse_dotenv;
 pub use error::ConfigError;
 pub use files::{find_config_file, recognized_config_files};
-pub use honoured::{gateway_beyond_routing, ConfigWarning};
+pub use honoured::{gateway_beyond_routing, service_beyond_plugins, ConfigWarning};
 pub use model::*;
 pub use values::fill_placeholders;
 
