@@ -313,7 +313,7 @@ fn capability_answers(base: &str) -> Vec<Value> {
 }
 
 #[test]
-fn platformatic_db_nest_service_and_an_openapi_gateway_run_through_their_own_packages_as_under_wattpm() {
+fn db_nest_service_and_an_openapi_gateway_run_their_own_packages_as_under_wattpm() {
     let app = fixture("capabilities", true);
     // A database a `wattpm start` run left in the service folder is no input.
     let dev_db = app.join("web/db/db.sqlite");

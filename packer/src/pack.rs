@@ -333,25 +333,19 @@ fn manifest_service(
             .with_context(|| format!("service \"{}\": cannot parse nodeOptions {o:?}", svc.id))?,
         None => Vec::new(),
     };
+    // A gateway run through its own package fetches what it composes when it starts.
+    let mut dependencies = svc.dependencies.clone();
+    if let StartPlan::Capability { waits_for, .. } = &package.start {
+        for w in waits_for.iter().filter(|w| !svc.dependencies.contains(w)) {
+            dependencies.push(w.clone());
+        }
+    }
     Ok(m::Service {
         id: svc.id.clone(),
         kind: svc.kind.to_string(),
         root: rel(root, &svc.path)?,
         start,
-        dependencies: match &package.start {
-            StartPlan::Capability { waits_for, .. } => {
-                let mut d = svc.dependencies.clone();
-                d.extend(
-                    waits_for
-                        .iter()
-                        .filter(|w| !d.contains(w))
-                        .cloned()
-                        .collect::<Vec<_>>(),
-                );
-                d
-            }
-            _ => svc.dependencies.clone(),
-        },
+        dependencies,
         env: svc.env.clone(),
         dotenv: svc.dotenv.clone(),
         node_options,
