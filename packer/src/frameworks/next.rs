@@ -311,7 +311,7 @@ fn standalone_package(
         ship_as.push((public, in_root(&server_dir.join("public"))?));
     }
     for (host, rewritten) in
-        without_build_paths(svc, root, out, &entry, &server_dir.join(dist_rel))?
+        reproducible_copies(svc, root, out, &entry, &server_dir.join(dist_rel))?
     {
         ship_as.push((rewritten, in_root(&host)?));
     }
@@ -343,26 +343,43 @@ fn standalone_package(
     })
 }
 
-/// `server.js` and `required-server-files.json` of the standalone output without the build
-/// machine's folders: rewritten copies in `.watt/next/<id>/`, each with the standalone file it
-/// replaces.
-fn without_build_paths(
+/// Rewritten copies in `.watt/next/<id>/` of the standalone files that differ from build to
+/// build, each with the file it replaces: `server.js` and `required-server-files.json` without
+/// the build machine's folders, the route maps with their keys sorted.
+fn reproducible_copies(
     svc: &ResolvedService,
     root: &Path,
     out: &BuildOutput,
     entry: &Path,
     shipped_dist: &Path,
 ) -> Result<Vec<(PathBuf, PathBuf)>> {
+    let scratch = root.join(".watt/next").join(&svc.id);
+    let mut replaced = Vec::new();
+    let mut replace = |file: PathBuf, clean: String| -> Result<()> {
+        std::fs::create_dir_all(&scratch)
+            .with_context(|| format!("cannot create {}", scratch.display()))?;
+        let copy = scratch.join(file.file_name().unwrap_or_default());
+        std::fs::write(&copy, clean).with_context(|| format!("cannot write {}", copy.display()))?;
+        replaced.push((file, copy));
+        Ok(())
+    };
+    for map in next_reproducible::ROUTE_MAPS {
+        let file = shipped_dist.join(map);
+        if let Some(sorted) = std::fs::read_to_string(&file)
+            .ok()
+            .and_then(|text| next_reproducible::sorted_route_map(&text))
+        {
+            replace(file, sorted)?;
+        }
+    }
     let Some(tracing_root) = out.tracing_root() else {
-        return Ok(Vec::new());
+        return Ok(replaced);
     };
     // The server's folder as Next saw it on this machine; the standalone tree mirrors it.
     let from = match &out.relative_app_dir {
         Some(rel) => tracing_root.join(rel),
         None => svc.path.clone(),
     };
-    let scratch = root.join(".watt/next").join(&svc.id);
-    let mut replaced = Vec::new();
     for file in [
         entry.to_path_buf(),
         shipped_dist.join("required-server-files.json"),
@@ -370,15 +387,11 @@ fn without_build_paths(
         let Ok(text) = std::fs::read_to_string(&file) else {
             continue;
         };
-        let Some(clean) = next_reproducible::without_host_paths(&text, &tracing_root, &from) else {
-            continue;
-        };
-        std::fs::create_dir_all(&scratch)
-            .with_context(|| format!("cannot create {}", scratch.display()))?;
-        let copy = scratch.join(file.file_name().unwrap_or_default());
-        std::fs::write(&copy, clean).with_context(|| format!("cannot write {}", copy.display()))?;
-        replaced.push((file, copy));
+        if let Some(clean) = next_reproducible::without_host_paths(&text, &tracing_root, &from) {
+            replace(file, clean)?;
+        }
     }
+    drop(replace);
     Ok(replaced)
 }
 

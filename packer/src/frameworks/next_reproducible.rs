@@ -8,6 +8,11 @@
 //!   `chdir`s there and Next resolves a relative `outputFileTracingRoot`/`turbopack.root`
 //!   against it (`assignDefaultsAndValidate` in next/dist/server/config.js) and recomputes
 //!   `repoRoot` at start, so the app boots exactly as before;
+//! - the route maps `server/pages-manifest.json` and `server/app-paths-manifest.json` list
+//!   routes in the order webpack finished compiling them, which varies from run to run. Next
+//!   only looks routes up in them (its route matchers sort dynamic routes themselves,
+//!   `getSortedRoutes` in next/dist/shared/lib/router/utils/sorted-routes.js), so they ship
+//!   with their keys sorted ([`sorted_route_map`]);
 //! - Next's preview-mode and server-actions keys are random unless a secret is given
 //!   (`NEXT_SERVER_ACTIONS_ENCRYPTION_KEY`; see the build hook).
 
@@ -148,9 +153,39 @@ pub fn without_host_paths(text: &str, root: &Path, from: &Path) -> Option<String
     changed.then_some(out)
 }
 
+/// Next's route maps whose key order is the compiler's finishing order.
+pub const ROUTE_MAPS: &[&str] = &[
+    "server/pages-manifest.json",
+    "server/app-paths-manifest.json",
+];
+
+/// `text` (a JSON object) with its keys sorted, pretty-printed as Next writes it; `None` when
+/// it is not an object or was sorted already.
+pub fn sorted_route_map(text: &str) -> Option<String> {
+    let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text).ok()?;
+    if map.keys().is_sorted() {
+        return None;
+    }
+    let sorted: std::collections::BTreeMap<_, _> = map.into_iter().collect();
+    serde_json::to_string_pretty(&sorted).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn route_maps_ship_in_one_order_whatever_order_webpack_wrote() {
+        let a =
+            r#"{"/_app":"pages/_app.js","/":"pages/index.js","/_document":"pages/_document.js"}"#;
+        let b =
+            r#"{"/_document":"pages/_document.js","/_app":"pages/_app.js","/":"pages/index.js"}"#;
+        let (a, b) = (sorted_route_map(a).unwrap(), sorted_route_map(b).unwrap());
+        assert_eq!(a, b);
+        assert!(a.find("\"/\"").unwrap() < a.find("\"/_app\"").unwrap());
+        assert_eq!(sorted_route_map(&a), None, "sorted already");
+        assert_eq!(sorted_route_map("[1]"), None);
+    }
 
     #[test]
     fn host_paths_become_relative_to_the_server_folder() {
