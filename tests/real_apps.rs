@@ -377,6 +377,18 @@ fn db_nest_service_and_an_openapi_gateway_run_their_own_packages_as_under_wattpm
     );
     let packed_db = root.join("app/web/db/db.sqlite");
     assert!(!packed_db.exists(), "a database file was shipped");
+    // `.env` files are secrets by default: the connection string stays out of the artifact,
+    // the build names it, and the operator mounts the file where the build says the stub
+    // reads it (the service's folder), as a DATABASE_URL from a secret store would come.
+    assert!(
+        stderr.contains("web/db/.env (service \"db\"): DATABASE_URL"),
+        "{stderr}"
+    );
+    assert!(
+        !root.join("app/web/db/.env").exists(),
+        "web/db/.env shipped"
+    );
+    std::fs::copy(app.join("web/db/.env"), root.join("app/web/db/.env")).unwrap();
 
     let port = free_port();
     let mut stub = boot(&root, port);
