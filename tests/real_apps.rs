@@ -425,3 +425,134 @@ fn db_nest_service_and_an_openapi_gateway_run_their_own_packages_as_under_wattpm
     let _ = std::fs::remove_file(&dev_db);
     assert_eq!(packed, under_watt);
 }
+
+/// Writes `files` (path relative to `root`, contents) below `root`.
+fn write_app(root: &Path, files: &[(&str, &str)]) {
+    for (rel, text) in files {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+}
+
+/// A gateway that only routes and a built static site take the fast path (served by the stub,
+/// no process, no capability package) and the build says so and why; the same gateway asking
+/// for OpenAPI composition needs `@platformatic/gateway`, and without it the build fails
+/// naming the service and its kind rather than packing a gateway that cannot compose.
+#[test]
+fn a_gateway_that_only_routes_and_a_static_site_stay_native_and_the_build_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app");
+    let gateway_config = |extra: &str| {
+        format!(
+            r#"{{ "$schema": "https://schemas.platformatic.dev/@platformatic/gateway/3.67.0.json",
+                 "gateway": {{ "applications": [{{ "id": "api"{extra} }}, {{ "id": "site" }}] }} }}"#
+        )
+    };
+    write_app(
+        &app,
+        &[
+            (
+                "watt.json",
+                r#"{ "$schema": "https://schemas.platformatic.dev/wattpm/3.67.0.json",
+                     "server": { "hostname": "127.0.0.1", "port": "{PORT}" },
+                     "autoload": { "path": "web" }, "entrypoint": "gateway" }"#,
+            ),
+            (
+                "package.json",
+                r#"{ "name": "native-paths", "private": true, "type": "module" }"#,
+            ),
+            ("web/gateway/platformatic.json", &gateway_config("")),
+            (
+                "web/api/index.js",
+                "import { createServer } from 'node:http'\n\
+                 createServer((req, res) => {\n\
+                 \x20 res.setHeader('content-type', 'application/json')\n\
+                 \x20 res.end(JSON.stringify({ service: 'api', url: req.url }))\n\
+                 }).listen(0)\n",
+            ),
+            (
+                "web/site/watt.json",
+                r#"{ "$schema": "https://schemas.platformatic.dev/@platformatic/vite/3.67.0.json",
+                     "application": { "commands": { "build": "node build.mjs" } } }"#,
+            ),
+            (
+                "web/site/build.mjs",
+                "import { mkdirSync, writeFileSync } from 'node:fs'\n\
+                 mkdirSync('dist', { recursive: true })\n\
+                 writeFileSync('dist/index.html', '<!doctype html><p>built page</p>\\n')\n",
+            ),
+        ],
+    );
+    let archive = dir.path().join("native.tar.zst");
+    let o = build(&app, &archive);
+    assert!(o.status.success(), "watt build failed\n{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    for line in [
+        "service \"gateway\" (gateway): native gateway in the stub (2 prefix route(s); the config \
+         only routes)",
+        "service \"site\" (vite): static files served by the stub, index.html as fallback (the \
+         build made no server and there is no `commands.production`)",
+        "service \"api\" (node): node process",
+    ] {
+        assert!(stderr.contains(line), "no `{line}` in\n{stderr}");
+    }
+    let root = dir.path().join("x");
+    extract(&archive, &root);
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(root.join("watt-manifest.json")).unwrap()).unwrap();
+    let start = |id: &str| {
+        manifest["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap()["start"]["type"]
+            .clone()
+    };
+    assert_eq!(start("gateway"), "gateway");
+    assert_eq!(start("site"), "static");
+    assert!(
+        !root.join("app/web/gateway").exists(),
+        "the native gateway shipped its folder"
+    );
+
+    let port = free_port();
+    let mut stub = boot(&root, port);
+    let base = format!("http://127.0.0.1:{port}");
+    stub.wait_ready(&format!("{base}/api/hello"), Duration::from_secs(30));
+    assert_eq!(
+        json_get(&format!("{base}/api/hello")),
+        json!({ "service": "api", "url": "/hello" })
+    );
+    for page in ["/", "/a/client/route"] {
+        let (status, body) = get(&format!("{base}{page}"));
+        assert_eq!(
+            (status, body.as_str()),
+            (200, "<!doctype html><p>built page</p>\n")
+        );
+    }
+    let (code, left) = stub.stop(Duration::from_secs(12));
+    assert_eq!(code, Some(0), "{}", stub.logs());
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+
+    // Composition is beyond routing: the gateway's own package, which this app lacks.
+    let gw = app.join("web/gateway/platformatic.json");
+    std::fs::write(
+        &gw,
+        gateway_config(r#", "openapi": { "url": "/documentation/json" }"#),
+    )
+    .unwrap();
+    let archive = dir.path().join("composing.tar.zst");
+    let o = build(&app, &archive);
+    assert!(!o.status.success(), "the build passed\n{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains(
+            "service \"gateway\" is a gateway application and runs through its own package, \
+             but @platformatic/gateway or @platformatic/composer cannot be resolved"
+        ),
+        "{stderr}"
+    );
+    assert!(!archive.exists(), "an artifact was written");
+}

@@ -80,12 +80,17 @@ impl StartPlan {
     pub fn describe(&self) -> String {
         match self {
             StartPlan::Node { .. } => "node process (Watt's node capability shapes)".into(),
-            StartPlan::FastifyPlugins { plugins, .. } => {
-                format!("Fastify with {} plugin file(s), natively", plugins.len())
-            }
+            StartPlan::FastifyPlugins { plugins, .. } => format!(
+                "Fastify with {} plugin file(s), natively (the config only registers plugins.paths)",
+                plugins.len()
+            ),
             StartPlan::Command { argv } => format!("its production command `{}`", argv.join(" ")),
             StartPlan::RequestHandler { .. } => "its server build behind a request handler".into(),
-            StartPlan::Static { .. } => "static files served by the stub".into(),
+            StartPlan::Static { spa_fallback, .. } => format!(
+                "static files served by the stub{} (the build made no server and there is no \
+                 `commands.production`)",
+                if *spa_fallback { ", index.html as fallback" } else { "" }
+            ),
             StartPlan::Gateway { routes } => format!(
                 "native gateway in the stub ({} prefix route(s); the config only routes)",
                 routes.len()
