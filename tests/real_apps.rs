@@ -204,6 +204,11 @@ fn watt_resolve_shows_the_warnings_and_marks_kinds_that_cannot_be_packed() {
             r#"{ "$schema": "https://schemas.platformatic.dev/@platformatic/db/3.0.0.json",
                  "db": { "connectionString": "sqlite://db.sqlite" } }"#,
         ),
+        (
+            "web/nuxt/platformatic.json",
+            r#"{ "$schema": "https://schemas.platformatic.dev/@platformatic/nuxt/3.0.0.json",
+                 "nuxt": { "typo": 1 } }"#,
+        ),
     ];
     for (rel, text) in files {
         let p = dir.path().join(rel);
@@ -219,13 +224,16 @@ fn watt_resolve_shows_the_warnings_and_marks_kinds_that_cannot_be_packed() {
             .unwrap_or_else(|| panic!("no line for {id}\n{out}"))
             .to_string()
     };
-    assert!(line("db").contains("(cannot be packed yet)"), "{out}");
+    assert!(line("nuxt").contains("(cannot be packed yet)"), "{out}");
     assert!(!line("api").contains("cannot be packed"), "{out}");
+    // Platformatic DB runs through its own package, and its own keys are its package's.
+    assert!(!line("db").contains("cannot be packed"), "{out}");
+    assert!(!out.contains("warning: `db` in"), "{out}");
     assert!(
         out.contains("warning: `httpCache` in") && out.contains("watt.json"),
         "{out}"
     );
-    assert!(out.contains("warning: `db` in"), "{out}");
+    assert!(out.contains("warning: `nuxt` in"), "{out}");
 
     let o = watt(
         &["resolve", "--json", dir.path().to_str().unwrap()],
@@ -240,11 +248,311 @@ fn watt_resolve_shows_the_warnings_and_marks_kinds_that_cannot_be_packed() {
         .collect();
     assert_eq!(
         packable,
-        [("api".to_string(), true), ("db".to_string(), false)]
+        [
+            ("api".to_string(), true),
+            ("db".to_string(), true),
+            ("nuxt".to_string(), false)
+        ]
     );
     assert!(v["warnings"]
         .as_array()
         .unwrap()
         .iter()
         .any(|w| w["key"] == "httpCache"));
+}
+
+/// What the capabilities fixture answers, the same under the stub and under `wattpm start`:
+/// the row its migration inserted, through the gateway (REST and GraphQL) and over the mesh
+/// from another service's route; a Nest controller; an `@platformatic/service` route; the
+/// OpenAPI documents of three services composed by the gateway; the gateway's own root answer.
+fn capability_answers(base: &str) -> Vec<Value> {
+    let dune = json!([{ "id": "1", "title": "Dune" }]);
+    assert_eq!(json_get(&format!("{base}/db/movies/")), dune);
+    assert_eq!(
+        json_get(&format!("{base}/api/from-db")),
+        json!({ "status": 200, "movies": dune })
+    );
+    let graphql: Value = ureq::post(&format!("{base}/db/graphql"))
+        .send_json(json!({ "query": "{ movies { title } }" }))
+        .unwrap_or_else(|e| panic!("POST /db/graphql: {e}"))
+        .into_json()
+        .unwrap();
+    assert_eq!(
+        graphql,
+        json!({ "data": { "movies": [{ "title": "Dune" }] } })
+    );
+    // @platformatic/service itself (its config asks for `service.openapi`).
+    assert_eq!(
+        json_get(&format!("{base}/greeter/greet")),
+        json!({ "greeting": "hi" })
+    );
+    // NestJS through @platformatic/nest, behind the gateway.
+    assert_eq!(
+        json_get(&format!("{base}/nest/hello")),
+        json!({ "hello": "nest" })
+    );
+    let doc = json_get(&format!("{base}/documentation/json"));
+    let mut paths: Vec<String> = doc["paths"]
+        .as_object()
+        .unwrap_or_else(|| panic!("no paths in the composed document: {doc}"))
+        .keys()
+        .cloned()
+        .collect();
+    paths.sort();
+    for want in [
+        "/api/hello",
+        "/api/from-db",
+        "/db/movies/",
+        "/greeter/greet",
+    ] {
+        assert!(paths.iter().any(|p| p == want), "{want} not in {paths:?}");
+    }
+    let root = json_get(&format!("{base}/"));
+    vec![json!(paths), root]
+}
+
+#[test]
+fn db_nest_service_and_an_openapi_gateway_run_their_own_packages_as_under_wattpm() {
+    let app = fixture("capabilities", true);
+    // A database a `wattpm start` run left in the service folder is no input.
+    let dev_db = app.join("web/db/db.sqlite");
+    let _ = std::fs::remove_file(&dev_db);
+    let work = tempfile::tempdir().unwrap();
+    let archive = work.path().join("cap.tar.zst");
+    let started = Instant::now();
+    let o = build(&app, &archive);
+    assert!(o.status.success(), "watt build failed\n{}", text(&o));
+    eprintln!("watt build capabilities: {:?}", started.elapsed());
+    // The build says which path each service took and why.
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    for line in [
+        "service \"db\" (db): through @platformatic/db: Platformatic DB has no native counterpart",
+        "service \"gateway\" (gateway): through @platformatic/gateway: openapi composition \
+         (`gateway.applications[0].openapi`) goes beyond prefix routing",
+        "service \"api\" (node): node process",
+        "service \"nest\" (nest): through @platformatic/nest",
+        "building nest (tsc)",
+        "service \"greeter\" (service): through @platformatic/service: `service` goes beyond \
+         registering plugins.paths",
+    ] {
+        assert!(stderr.contains(line), "no `{line}` in\n{stderr}");
+    }
+
+    assert!(!stderr.contains("ships as it is now"), "{stderr}");
+    let root = work.path().join("x");
+    extract(&archive, &root);
+    let nm = root.join("app/node_modules");
+    // The capability packages ship with what they need, although they are Watt's own;
+    // Watt's runtime does not.
+    for shipped in [
+        "@platformatic/db",
+        "@platformatic/gateway",
+        "@platformatic/sql-mapper",
+        "better-sqlite3",
+        "@platformatic/nest",
+        "@nestjs/core",
+    ] {
+        assert!(
+            nm.join(shipped).join("package.json").is_file(),
+            "{shipped} missing"
+        );
+    }
+    for not_shipped in ["wattpm", "@platformatic/runtime", "typescript"] {
+        assert!(!nm.join(not_shipped).exists(), "{not_shipped} shipped");
+    }
+    assert!(root.join("app/web/nest/dist/app.module.js").is_file());
+    // The gateway fetches the composed documents when it starts: what it composes starts first.
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(root.join("watt-manifest.json")).unwrap()).unwrap();
+    let gateway = manifest["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "gateway")
+        .unwrap();
+    assert_eq!(gateway["start"]["type"], "capability");
+    assert_eq!(
+        gateway["dependencies"],
+        json!(["db", "api", "nest", "greeter"])
+    );
+    let packed_db = root.join("app/web/db/db.sqlite");
+    assert!(!packed_db.exists(), "a database file was shipped");
+    // `.env` files are secrets by default: the connection string stays out of the artifact,
+    // the build names it, and the operator mounts the file where the build says the stub
+    // reads it (the service's folder), as a DATABASE_URL from a secret store would come.
+    assert!(
+        stderr.contains("web/db/.env (service \"db\"): DATABASE_URL"),
+        "{stderr}"
+    );
+    assert!(
+        !root.join("app/web/db/.env").exists(),
+        "web/db/.env shipped"
+    );
+    std::fs::copy(app.join("web/db/.env"), root.join("app/web/db/.env")).unwrap();
+
+    let port = free_port();
+    let mut stub = boot(&root, port);
+    let base = format!("http://127.0.0.1:{port}");
+    stub.wait_ready(&format!("{base}/db/movies/"), Duration::from_secs(90));
+    let packed = capability_answers(&base);
+    // The migration ran at start, into the (writable) service folder of the artifact.
+    assert!(packed_db.is_file(), "{}", stub.logs());
+    let logs = stub.logs();
+    assert!(logs.contains("running 001.do.sql"), "{logs}");
+    let (code, left) = stub.stop(Duration::from_secs(12));
+    assert_eq!(code, Some(0), "{}", stub.logs());
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+
+    // The same app under Watt itself.
+    let port = free_port();
+    let tools = repo().join(".cache/tools/bin");
+    let path = format!(
+        "{}:{}",
+        tools.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = Command::new(app.join("node_modules/.bin/wattpm"));
+    cmd.arg("start")
+        .current_dir(&app)
+        .env("PATH", path)
+        .env("PORT", port.to_string())
+        .stdin(Stdio::null());
+    let mut watt = Running::start(cmd);
+    let base = format!("http://127.0.0.1:{port}");
+    watt.wait_ready(&format!("{base}/db/movies/"), Duration::from_secs(90));
+    let under_watt = capability_answers(&base);
+    watt.stop(Duration::from_secs(20));
+    let _ = std::fs::remove_file(&dev_db);
+    assert_eq!(packed, under_watt);
+}
+
+/// Writes `files` (path relative to `root`, contents) below `root`.
+fn write_app(root: &Path, files: &[(&str, &str)]) {
+    for (rel, text) in files {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+}
+
+/// A gateway that only routes and a built static site take the fast path (served by the stub,
+/// no process, no capability package) and the build says so and why; the same gateway asking
+/// for OpenAPI composition needs `@platformatic/gateway`, and without it the build fails
+/// naming the service and its kind rather than packing a gateway that cannot compose.
+#[test]
+fn a_gateway_that_only_routes_and_a_static_site_stay_native_and_the_build_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app");
+    let gateway_config = |extra: &str| {
+        format!(
+            r#"{{ "$schema": "https://schemas.platformatic.dev/@platformatic/gateway/3.67.0.json",
+                 "gateway": {{ "applications": [{{ "id": "api"{extra} }}, {{ "id": "site" }}] }} }}"#
+        )
+    };
+    write_app(
+        &app,
+        &[
+            (
+                "watt.json",
+                r#"{ "$schema": "https://schemas.platformatic.dev/wattpm/3.67.0.json",
+                     "server": { "hostname": "127.0.0.1", "port": "{PORT}" },
+                     "autoload": { "path": "web" }, "entrypoint": "gateway" }"#,
+            ),
+            (
+                "package.json",
+                r#"{ "name": "native-paths", "private": true, "type": "module" }"#,
+            ),
+            ("web/gateway/platformatic.json", &gateway_config("")),
+            (
+                "web/api/index.js",
+                "import { createServer } from 'node:http'\n\
+                 createServer((req, res) => {\n\
+                 \x20 res.setHeader('content-type', 'application/json')\n\
+                 \x20 res.end(JSON.stringify({ service: 'api', url: req.url }))\n\
+                 }).listen(0)\n",
+            ),
+            (
+                "web/site/watt.json",
+                r#"{ "$schema": "https://schemas.platformatic.dev/@platformatic/vite/3.67.0.json",
+                     "application": { "commands": { "build": "node build.mjs" } } }"#,
+            ),
+            (
+                "web/site/build.mjs",
+                "import { mkdirSync, writeFileSync } from 'node:fs'\n\
+                 mkdirSync('dist', { recursive: true })\n\
+                 writeFileSync('dist/index.html', '<!doctype html><p>built page</p>\\n')\n",
+            ),
+        ],
+    );
+    let archive = dir.path().join("native.tar.zst");
+    let o = build(&app, &archive);
+    assert!(o.status.success(), "watt build failed\n{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    for line in [
+        "service \"gateway\" (gateway): native gateway in the stub (2 prefix route(s); the config \
+         only routes)",
+        "service \"site\" (vite): static files served by the stub, index.html as fallback (the \
+         build made no server and there is no `commands.production`)",
+        "service \"api\" (node): node process",
+    ] {
+        assert!(stderr.contains(line), "no `{line}` in\n{stderr}");
+    }
+    let root = dir.path().join("x");
+    extract(&archive, &root);
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(root.join("watt-manifest.json")).unwrap()).unwrap();
+    let start = |id: &str| {
+        manifest["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap()["start"]["type"]
+            .clone()
+    };
+    assert_eq!(start("gateway"), "gateway");
+    assert_eq!(start("site"), "static");
+    assert!(
+        !root.join("app/web/gateway").exists(),
+        "the native gateway shipped its folder"
+    );
+
+    let port = free_port();
+    let mut stub = boot(&root, port);
+    let base = format!("http://127.0.0.1:{port}");
+    stub.wait_ready(&format!("{base}/api/hello"), Duration::from_secs(30));
+    assert_eq!(
+        json_get(&format!("{base}/api/hello")),
+        json!({ "service": "api", "url": "/hello" })
+    );
+    for page in ["/", "/a/client/route"] {
+        let (status, body) = get(&format!("{base}{page}"));
+        assert_eq!(
+            (status, body.as_str()),
+            (200, "<!doctype html><p>built page</p>\n")
+        );
+    }
+    let (code, left) = stub.stop(Duration::from_secs(12));
+    assert_eq!(code, Some(0), "{}", stub.logs());
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+
+    // Composition is beyond routing: the gateway's own package, which this app lacks.
+    let gw = app.join("web/gateway/platformatic.json");
+    std::fs::write(
+        &gw,
+        gateway_config(r#", "openapi": { "url": "/documentation/json" }"#),
+    )
+    .unwrap();
+    let archive = dir.path().join("composing.tar.zst");
+    let o = build(&app, &archive);
+    assert!(!o.status.success(), "the build passed\n{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains(
+            "service \"gateway\" is a gateway application and runs through its own package, \
+             but @platformatic/gateway or @platformatic/composer cannot be resolved"
+        ),
+        "{stderr}"
+    );
+    assert!(!archive.exists(), "an artifact was written");
 }

@@ -265,6 +265,16 @@ pub enum Start {
     /// A reverse proxy served by the stub itself (Watt's gateway / composer).
     #[serde(rename_all = "camelCase")]
     Gateway { routes: Vec<GatewayRoute> },
+    /// A capability run through its own package (`@platformatic/db`, `@platformatic/gateway`, …)
+    /// the way Watt's runtime runs it: `create(root, config, context)`, `init()`,
+    /// `start({ listen: true })` in the launcher's process, `stop()` on SIGTERM.
+    #[serde(rename_all = "camelCase")]
+    Capability {
+        /// Folder of the capability package, relative to the artifact root.
+        package: String,
+        /// The service's config file, relative to the artifact root.
+        config: String,
+    },
     /// `application.commands.production`, executed directly (no shell). An `argv[0]` of `node`
     /// means the bundled runtime, with the launcher preloaded so `listen()` is still redirected.
     #[serde(rename_all = "camelCase")]

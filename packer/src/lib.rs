@@ -84,8 +84,16 @@ pub fn build_app(app: &config::ResolvedApp, opts: &BuildOptions) -> Result<sink:
 
     let services = frameworks
         .iter()
-        .map(|(svc, fw)| fw.package(svc, app).map(|p| (*svc, p)))
+        .map(|(svc, fw)| frameworks::package(*fw, svc, app).map(|p| (*svc, p)))
         .collect::<Result<Vec<_>>>()?;
+    for (svc, p) in &services {
+        eprintln!(
+            "watt: service \"{}\" ({}): {}",
+            svc.id,
+            svc.kind,
+            p.start.describe()
+        );
+    }
     let packed = pack::pack(pack::PackInput {
         app,
         services,

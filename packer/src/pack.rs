@@ -96,6 +96,10 @@ pub const STUB_JS: &[(&str, &str)] = &[
         "request-handler.cjs",
         include_str!("../../runtime-stub/js/request-handler.cjs"),
     ),
+    (
+        "capability.cjs",
+        include_str!("../../runtime-stub/js/capability.cjs"),
+    ),
 ];
 pub const STUB_JS_DIR: &str = "runtime/js";
 
@@ -538,6 +542,12 @@ fn manifest_service(
         StartPlan::Gateway { routes } => m::Start::Gateway {
             routes: routes.clone(),
         },
+        StartPlan::Capability {
+            package, config, ..
+        } => m::Start::Capability {
+            package: package_path(root, package)?,
+            config: rel(root, config)?,
+        },
     };
     let static_assets = match &package.static_assets {
         Some(a) => Some(m::StaticAssets {
@@ -552,12 +562,19 @@ fn manifest_service(
         None => Vec::new(),
     };
     let (dotenv, env_file) = env_files::service_fields(app, svc, bake_dotenv);
+    // A gateway run through its own package fetches what it composes when it starts.
+    let mut dependencies = svc.dependencies.clone();
+    if let StartPlan::Capability { waits_for, .. } = &package.start {
+        for w in waits_for.iter().filter(|w| !svc.dependencies.contains(w)) {
+            dependencies.push(w.clone());
+        }
+    }
     Ok(m::Service {
         id: svc.id.clone(),
         kind: svc.kind.to_string(),
         root: rel(root, &svc.path)?,
         start,
-        dependencies: svc.dependencies.clone(),
+        dependencies,
         env: svc.env.clone(),
         dotenv,
         env_file,

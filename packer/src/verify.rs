@@ -54,7 +54,9 @@ impl ServiceImports {
                     .map(|a| svc.path.join(a))
                     .filter(|p| p.is_file() && p.starts_with(&svc.path)),
             ),
-            StartPlan::Static { .. } | StartPlan::Gateway { .. } => {}
+            // The capability loads its plugins itself: they are among the shipped files `loose` scans.
+            StartPlan::Static { .. } | StartPlan::Gateway { .. } | StartPlan::Capability { .. } => {
+            }
         }
         let flags = match &svc.node_options {
             Some(o) => loader_flags(&shell_words::split(o).map_err(|e| {

@@ -9,6 +9,8 @@
 //                       "plugins": [{"path": "/abs", "prefix": "/p"|null, "options": {…}}]}
 //                    | {"type": "requestHandler", "build": "/abs",
 //                       "runtime": "react-router"|"remix", "runtimePackage": "/abs"}
+//                    | {"type": "capability", "package": "/abs", "config": "/abs", "root": "/abs",
+//                       "isEntrypoint": bool}
 //                    | {"type": "command"}}
 //   fd 3             the listening TCP socket bound by the stub
 //   fd 4             write `ready\n` once the service listens
@@ -103,6 +105,8 @@ async function start ({ id, start }) {
     const listener = await require('./request-handler.cjs')(start)
     return http.createServer(listener).listen()
   }
+  // A capability through its own package, the way Watt's runtime starts it (capability.cjs).
+  if (start.type === 'capability') return require('./capability.cjs')(id, start)
   if (start.type !== 'node') throw new Error(`service "${id}": unknown start type ${start.type}`)
 
   // Watt's node capability.

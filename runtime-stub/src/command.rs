@@ -34,6 +34,8 @@ pub struct Context<'a> {
     pub mesh_env: &'a str,
     /// The stub's own environment.
     pub base_env: &'a BTreeMap<OsString, OsString>,
+    /// Id of the app's entrypoint service.
+    pub entrypoint: &'a str,
 }
 
 /// A process service started by the embedded launcher, which serves on the socket the stub
@@ -104,7 +106,10 @@ pub fn command(s: &Service, port: u16, worker: u32, ctx: &Context) -> Result<Spe
                 Start::Command { argv } => args.extend(argv[1..].iter().map(OsString::from)),
                 _ => args.push(ctx.launcher.into()),
             }
-            env.insert("WATT_LAUNCH".into(), launch_config(s, root).into());
+            env.insert(
+                "WATT_LAUNCH".into(),
+                launch_config(s, root, s.id == ctx.entrypoint).into(),
+            );
             (program, OsString::from("node"), args)
         }
     };
@@ -118,7 +123,7 @@ pub fn command(s: &Service, port: u16, worker: u32, ctx: &Context) -> Result<Spe
 }
 
 /// `WATT_LAUNCH`: what launcher.cjs starts, with absolute paths.
-pub fn launch_config(s: &Service, root: &Path) -> String {
+pub fn launch_config(s: &Service, root: &Path, is_entrypoint: bool) -> String {
     let abs = |p: &str| root.join(p).to_string_lossy().into_owned();
     let start = match &s.start {
         Start::Node { entry, fastify } => {
@@ -141,6 +146,13 @@ pub fn launch_config(s: &Service, root: &Path) -> String {
             "build": abs(build),
             "runtime": runtime,
             "runtimePackage": abs(runtime_package),
+        }),
+        Start::Capability { package, config } => json!({
+            "type": "capability",
+            "package": abs(package),
+            "config": abs(config),
+            "root": abs(&s.root),
+            "isEntrypoint": is_entrypoint,
         }),
         // No process.
         Start::Static { .. } | Start::Gateway { .. } => json!(null),
@@ -205,6 +217,7 @@ mod tests {
             preload: Path::new("/t/pre \"load\".cjs"),
             mesh_env: r#"{"api":{}}"#,
             base_env: &base_env,
+            entrypoint: "api",
         };
         command(&service(start), 4321, 1, &ctx).unwrap()
     }

@@ -188,6 +188,10 @@ fn check_paths(m: &AppManifest) -> Result<()> {
                 paths.push((at("start.runtimePackage"), runtime_package));
             }
             Start::Static { dir, .. } => paths.push((at("start.dir"), dir)),
+            Start::Capability { package, config } => {
+                paths.push((at("start.package"), package));
+                paths.push((at("start.config"), config));
+            }
             Start::Gateway { .. } | Start::Command { .. } => {}
         }
         for (j, p) in s.preload.iter().enumerate() {

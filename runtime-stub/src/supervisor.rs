@@ -858,6 +858,7 @@ impl Supervisor {
             preload: &preload,
             mesh_env: &self.mesh_env,
             base_env: &self.base_env,
+            entrypoint: &self.plan.manifest.entrypoint,
         };
         let spec = command::command(s, process_addr.port(), slot, &ctx)?;
         let mut cmd = Command::new(&spec.program);

@@ -55,9 +55,9 @@ pub struct ClosureRequest<'a> {
     /// plugin service whose Fastify comes from elsewhere). Missing extras are an error.
     pub extra: &'a [String],
     /// Package names the service's package.json lists that are not roots (Watt's own runtime,
-    /// replaced by the stub): e.g. `wattpm`, `@platformatic/runtime`. Wins over `extra`, never
-    /// over `imported` nor over another package's dependencies: a Watt package ships exactly
-    /// when something that ships loads it.
+    /// replaced by the stub): e.g. `wattpm`, `@platformatic/runtime`. Never wins over `extra`
+    /// (a capability run through its own package), `imported` nor another package's
+    /// dependencies: a Watt package ships exactly when something that ships loads it.
     pub exclude: &'a [String],
     /// Package names the service's code imports, each with the folder Node starts looking from
     /// (the importing file's). Roots whatever package.json declares; those not installed are

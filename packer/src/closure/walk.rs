@@ -124,7 +124,8 @@ impl Graph<'_> {
         }
         let mut edges = Vec::new();
         for (name, need) in needs {
-            if self.exclude.contains(name) {
+            // A capability run through its own package asks for it as an extra.
+            if self.exclude.contains(name) && !extra.iter().any(|e| e == name) {
                 continue;
             }
             check_name(name, service)?;

@@ -103,13 +103,117 @@ const SERVICE: &[&str] = &[
     "server.port",
 ];
 
-fn kind_keys(kind: Kind) -> &'static [&'static str] {
+/// What a capability run through its own package (`@platformatic/db`, `@platformatic/gateway`)
+/// acts on by itself: its whole config but the telemetry, which needs Watt's runtime.
+const CAPABILITY: &[&str] = &[
+    "server",
+    "plugins",
+    "service",
+    "clients",
+    "basePath",
+    "openapi",
+    "graphql",
+    "db",
+    "migrations",
+    "types",
+    "authorization",
+    "gateway",
+    "composer",
+];
+
+fn kind_keys(kind: Kind, obj: &Map<String, Value>) -> &'static [&'static str] {
     match kind {
+        Kind::Service if service_beyond_plugins(obj).is_some() => CAPABILITY,
         Kind::Service => &["plugins.paths"],
-        Kind::Gateway => &["gateway.applications", "composer.services"],
+        Kind::Gateway if gateway_beyond_routing(obj).is_some() => CAPABILITY,
+        Kind::Gateway => &[
+            "gateway.applications",
+            "gateway.refreshTimeout",
+            "composer.services",
+            "composer.refreshTimeout",
+        ],
+        Kind::Db => CAPABILITY,
+        Kind::Nest => &["nest"],
         Kind::Vite => &["vite.ssr"],
         _ => &[],
     }
+}
+
+/// Why an `@platformatic/service` config needs `@platformatic/service` itself: the first key the
+/// native start (a Fastify with `plugins.paths` registered) does not act on and the capability
+/// does (`service.openapi`, `server.healthCheck`, `plugins.typescript`, `clients`, …), or `None`.
+pub fn service_beyond_plugins(obj: &Map<String, Value>) -> Option<String> {
+    let mut out = Vec::new();
+    check(
+        obj,
+        "",
+        &[SERVICE, &["plugins.paths"]],
+        Path::new(""),
+        &mut out,
+    );
+    out.into_iter()
+        .map(|w| w.key)
+        .find(|k| {
+            let top = k.split(['.', '[']).next().unwrap_or(k);
+            CAPABILITY.contains(&top)
+        })
+        .map(|k| format!("`{k}`"))
+}
+
+/// Why a gateway config needs `@platformatic/gateway` itself: the first feature the native
+/// gateway (prefix routing to services of the app) does not have, or `None` when it only
+/// routes. `refreshTimeout` only matters while developing: Watt polls only outside production.
+pub fn gateway_beyond_routing(obj: &Map<String, Value>) -> Option<String> {
+    for (block, list) in [("gateway", "applications"), ("composer", "services")] {
+        let Some(Value::Object(b)) = obj.get(block) else {
+            continue;
+        };
+        if let Some(k) = b
+            .keys()
+            .find(|k| *k != list && *k != "refreshTimeout" && !b[*k].is_null())
+        {
+            return Some(format!("`{block}.{k}`"));
+        }
+        for (i, entry) in b
+            .get(list)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let Some(e) = entry.as_object() else { continue };
+            for feature in ["openapi", "graphql"] {
+                if e.get(feature)
+                    .is_some_and(|v| !v.is_null() && *v != Value::Bool(false))
+                {
+                    return Some(format!(
+                        "{feature} composition (`{block}.{list}[{i}].{feature}`)"
+                    ));
+                }
+            }
+            if let Some(origin) = e.get("origin").and_then(Value::as_str) {
+                if !origin.contains(".plt.local") {
+                    return Some(format!(
+                        "an application outside the app (`{block}.{list}[{i}].origin` {origin})"
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(Value::Object(server)) = obj.get("server") {
+        if let Some(k) = server
+            .keys()
+            .find(|k| *k != "hostname" && *k != "port" && !server[*k].is_null())
+        {
+            return Some(format!("`server.{k}`"));
+        }
+    }
+    [
+        "plugins", "openapi", "graphql", "service", "clients", "basePath",
+    ]
+    .iter()
+    .find(|k| obj.get(**k).is_some_and(|v| !v.is_null()))
+    .map(|k| format!("`{k}`"))
 }
 
 /// What an unhonoured key costs, for the keys users meet most.
@@ -221,7 +325,13 @@ pub fn service(
     extra: &[&str],
 ) -> Vec<ConfigWarning> {
     let mut out = Vec::new();
-    check(obj, "", &[SERVICE, kind_keys(kind), extra], file, &mut out);
+    check(
+        obj,
+        "",
+        &[SERVICE, kind_keys(kind, obj), extra],
+        file,
+        &mut out,
+    );
     out
 }
 
@@ -273,21 +383,20 @@ mod tests {
             "service": { "openapi": true },
             "application": { "basePath": "/a", "include": ["x"] }
         });
+        // Beyond plugins.paths, @platformatic/service itself runs it: only what no path acts on.
+        assert_eq!(
+            service_beyond_plugins(cfg.as_object().unwrap()).as_deref(),
+            Some("`server.healthCheck`")
+        );
         let w = service(
             cfg.as_object().unwrap(),
             Kind::Service,
             Path::new("s.json"),
             &[],
         );
-        assert_eq!(
-            keys(&w),
-            [
-                "server.healthCheck",
-                "plugins.typescript",
-                "service",
-                "application.include"
-            ]
-        );
+        assert_eq!(keys(&w), ["application.include"]);
+        let plain = json!({ "$schema": "x", "plugins": { "paths": ["p"] }, "application": { "include": ["x"] } });
+        assert_eq!(service_beyond_plugins(plain.as_object().unwrap()), None);
         let w = service(
             cfg.as_object().unwrap(),
             Kind::Node,
@@ -303,5 +412,75 @@ mod tests {
             Path::new("watt.json"),
         );
         assert_eq!(keys(&e), ["applications[0].telemetry"]);
+    }
+
+    #[test]
+    fn a_gateway_beyond_routing_runs_its_own_package_and_says_why() {
+        let why = |v: Value| gateway_beyond_routing(v.as_object().unwrap());
+        // Routing only: the native gateway.
+        assert_eq!(
+            why(json!({
+                "$schema": "x", "server": { "hostname": "h", "port": 1 },
+                "gateway": { "applications": [{ "id": "a", "proxy": { "prefix": "/a" } },
+                                              { "id": "b", "origin": "http://b.plt.local" }],
+                             "refreshTimeout": 0 }
+            })),
+            None
+        );
+        let cases = [
+            (
+                json!({ "gateway": { "applications": [{ "id": "a" }, { "id": "b", "openapi": { "url": "/o" } }] } }),
+                "openapi composition (`gateway.applications[1].openapi`)",
+            ),
+            (
+                json!({ "composer": { "services": [{ "id": "a", "graphql": true }] } }),
+                "graphql composition (`composer.services[0].graphql`)",
+            ),
+            (
+                json!({ "gateway": { "applications": [{ "id": "a", "origin": "https://example.com" }] } }),
+                "an application outside the app (`gateway.applications[0].origin` https://example.com)",
+            ),
+            (
+                json!({ "gateway": { "applications": [], "addEmptySchema": true } }),
+                "`gateway.addEmptySchema`",
+            ),
+            (
+                json!({ "server": { "port": 1, "healthCheck": true } }),
+                "`server.healthCheck`",
+            ),
+            (json!({ "plugins": { "paths": ["p"] } }), "`plugins`"),
+        ];
+        for (config, want) in cases {
+            assert_eq!(why(config.clone()).as_deref(), Some(want), "{config}");
+            // Run by @platformatic/gateway, those keys are honoured, not warned about.
+            let w = service(
+                config.as_object().unwrap(),
+                Kind::Gateway,
+                Path::new("g.json"),
+                &[],
+            );
+            assert!(w.is_empty(), "{config}: {w:?}");
+        }
+        // Telemetry needs Watt's runtime: unhonoured on both paths.
+        let w = service(
+            json!({ "gateway": { "applications": [{ "id": "a", "openapi": {} }] }, "telemetry": {} })
+                .as_object()
+                .unwrap(),
+            Kind::Gateway,
+            Path::new("g.json"),
+            &[],
+        );
+        assert_eq!(keys(&w), ["telemetry"]);
+        // Platformatic DB's own keys are its package's to honour.
+        let w = service(
+            json!({ "db": { "connectionString": "sqlite://x" }, "migrations": { "autoApply": true },
+                    "types": { "autogenerate": false }, "workers": 2 })
+                .as_object()
+                .unwrap(),
+            Kind::Db,
+            Path::new("d.json"),
+            &[],
+        );
+        assert_eq!(keys(&w), ["workers"]);
     }
 }

@@ -22,7 +22,7 @@ use serde_json::{Map, Value};
 pub use dotenv::{above_root as dotenv_above_root, parse as parse_dotenv, EnvFile};
 pub use error::ConfigError;
 pub use files::{find_config_file, recognized_config_files};
-pub use honoured::ConfigWarning;
+pub use honoured::{gateway_beyond_routing, service_beyond_plugins, ConfigWarning};
 pub use model::*;
 pub use values::fill_placeholders;
 

@@ -7,13 +7,17 @@
 //! - `rewritePrefix` = `proxy.rewritePrefix`, else — for apps built for absolute URLs — the
 //!   target's own prefix (else `/<id>`), else `""`: such apps get the path they were built for;
 //! - `proxy: false` hides a service; an empty list exposes every other service at `/<id>`.
+//!
+//! A config that asks for more than routing (OpenAPI/GraphQL composition, plugins, server
+//! options such as `healthCheck`, applications outside the app: see
+//! `config::gateway_beyond_routing`) runs through `@platformatic/gateway` itself instead.
 
 use anyhow::{bail, Result};
 use serde_json::Value;
 use watt_manifest::GatewayRoute;
 
-use super::{normalize_prefix, Framework, Package, StartPlan};
-use crate::config::{Kind, ResolvedApp, ResolvedService};
+use super::{capability, normalize_prefix, Framework, Package, StartPlan};
+use crate::config::{gateway_beyond_routing, Kind, ResolvedApp, ResolvedService};
 
 pub struct Gateway;
 
@@ -27,6 +31,15 @@ impl Framework for Gateway {
     }
 
     fn package(&self, svc: &ResolvedService, app: &ResolvedApp) -> Result<Package> {
+        let features = svc.config.as_object().and_then(gateway_beyond_routing);
+        if let Some(feature) = features {
+            return capability::package(
+                svc,
+                &["@platformatic/gateway", "@platformatic/composer"],
+                format!("{feature} goes beyond prefix routing"),
+                composed(svc, app),
+            );
+        }
         Ok(Package {
             ship: Vec::new(),
             ship_verbatim: Vec::new(),
@@ -39,6 +52,33 @@ impl Framework for Gateway {
             static_assets: None,
         })
     }
+}
+
+/// The services of the app the gateway composes (it fetches their OpenAPI/GraphQL schemas
+/// when it starts, so they start first, as Watt's `GatewayCapability.getDependencies()` says):
+/// every entry without an origin or with a mesh one; with no list, every other service.
+fn composed(gw: &ResolvedService, app: &ResolvedApp) -> Vec<String> {
+    let list = gw
+        .config
+        .pointer("/gateway/applications")
+        .or_else(|| gw.config.pointer("/composer/services"))
+        .and_then(Value::as_array)
+        .filter(|l| !l.is_empty());
+    let ids: Vec<String> = match list {
+        Some(l) => l
+            .iter()
+            .filter(|e| {
+                e.get("origin")
+                    .and_then(Value::as_str)
+                    .is_none_or(|o| o.contains(".plt.local"))
+            })
+            .filter_map(|e| e.get("id").and_then(Value::as_str).map(str::to_string))
+            .collect(),
+        None => app.services.iter().map(|s| s.id.clone()).collect(),
+    };
+    ids.into_iter()
+        .filter(|id| *id != gw.id && app.services.iter().any(|s| s.id == *id))
+        .collect()
 }
 
 /// The routes, longest prefix first (the stub matches in this order).
@@ -286,6 +326,53 @@ mod tests {
         for (name, config, others, want) in cases {
             assert_eq!(table(config, others), want, "{name}");
         }
+    }
+
+    #[test]
+    fn only_routing_configs_stay_native_the_rest_runs_platformatic_gateway() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut gw = testing::service(dir.path(), Kind::Gateway);
+        gw.id = "gw".into();
+        gw.config_file = Some(dir.path().join("platformatic.json"));
+        gw.config =
+            json!({"gateway": {"applications": [{"id": "api", "proxy": {"prefix": "/api"}}]}});
+        let all = app(vec![
+            gw.clone(),
+            svc("api", Kind::Service, None, Value::Null),
+        ]);
+        let p = Gateway.package(&gw, &all).unwrap();
+        assert!(
+            matches!(p.start, StartPlan::Gateway { .. }),
+            "{:?}",
+            p.start
+        );
+        assert!(p.start.describe().contains("native gateway"));
+
+        gw.config = json!({"gateway": {"applications": [{"id": "api", "openapi": {"url": "/o"}}]}});
+        // Its package is needed, and the error says so.
+        let err = Gateway.package(&gw, &all).unwrap_err().to_string();
+        assert!(
+            err.contains("@platformatic/gateway or @platformatic/composer"),
+            "{err}"
+        );
+        testing::touch(
+            dir.path(),
+            "node_modules/@platformatic/composer/package.json",
+        );
+        let p = Gateway.package(&gw, &all).unwrap();
+        assert!(p.ship_dependencies);
+        assert_eq!(p.extra_dependencies, ["@platformatic/composer"]);
+        // It fetches the composed documents at start: those services start first.
+        assert!(
+            matches!(&p.start, StartPlan::Capability { waits_for, .. } if waits_for == &["api"]),
+            "{:?}",
+            p.start
+        );
+        assert_eq!(
+            p.start.describe(),
+            "through @platformatic/composer: openapi composition \
+             (`gateway.applications[0].openapi`) goes beyond prefix routing"
+        );
     }
 
     #[test]

@@ -3,7 +3,10 @@
 //! order across all kinds); adding a framework means one module here plus its example.
 
 mod astro;
+mod capability;
+mod db;
 mod gateway;
+mod nest;
 mod next;
 mod next_reproducible;
 mod node;
@@ -59,6 +62,42 @@ pub enum StartPlan {
     Gateway {
         routes: Vec<watt_manifest::GatewayRoute>,
     },
+    /// The capability's own package (`name`, installed at `package`) creates and starts the
+    /// service from its `config` file; `why` says why it is not served natively. `waits_for`:
+    /// services it needs started first beyond the config's `dependencies` (Watt's
+    /// `GatewayCapability.getDependencies()`: the applications it composes).
+    Capability {
+        name: String,
+        package: PathBuf,
+        config: PathBuf,
+        why: String,
+        waits_for: Vec<String>,
+    },
+}
+
+impl StartPlan {
+    /// How the service runs, for the build's output: which path it took and why.
+    pub fn describe(&self) -> String {
+        match self {
+            StartPlan::Node { .. } => "node process (Watt's node capability shapes)".into(),
+            StartPlan::FastifyPlugins { plugins, .. } => format!(
+                "Fastify with {} plugin file(s), natively (the config only registers plugins.paths)",
+                plugins.len()
+            ),
+            StartPlan::Command { argv } => format!("its production command `{}`", argv.join(" ")),
+            StartPlan::RequestHandler { .. } => "its server build behind a request handler".into(),
+            StartPlan::Static { spa_fallback, .. } => format!(
+                "static files served by the stub{} (the build made no server and there is no \
+                 `commands.production`)",
+                if *spa_fallback { ", index.html as fallback" } else { "" }
+            ),
+            StartPlan::Gateway { routes } => format!(
+                "native gateway in the stub ({} prefix route(s); the config only routes)",
+                routes.len()
+            ),
+            StartPlan::Capability { name, why, .. } => format!("through {name}: {why}"),
+        }
+    }
 }
 
 /// Client files the stub serves in front of the service's process.
@@ -123,6 +162,8 @@ static FRAMEWORKS: &[&dyn Framework] = &[
     &node::Node,
     &service::PlatformaticService,
     &gateway::Gateway,
+    &db::Db,
+    &nest::Nest,
     &next::Next,
     &astro::Astro,
     &vite::Vite,
@@ -135,11 +176,57 @@ pub fn for_service(svc: &ResolvedService) -> Result<&'static dyn Framework> {
         Some(f) => Ok(*f),
         None => bail!(
             "service \"{}\" is a {} application, which watt cannot pack yet \
-             (supported: node, service, gateway, next, astro, vite, react-router, remix)",
+             (supported: node, service, gateway, db, nest, next, astro, vite, react-router, remix)",
             svc.id,
             svc.kind
         ),
     }
+}
+
+/// What production needs from a built service: `application.commands.production` when the
+/// kind honours it in Watt (its capabilities' `_startProduction` → `startWithCommand`:
+/// packages/{node,vite,remix,astro,next,react-router,nitro}/lib/capability.js; a Vite service
+/// with its own server is no static site then), else the framework's own plan.
+pub fn package(fw: &dyn Framework, svc: &ResolvedService, app: &ResolvedApp) -> Result<Package> {
+    let honours = matches!(
+        svc.kind,
+        Kind::Node
+            | Kind::Vite
+            | Kind::Remix
+            | Kind::Astro
+            | Kind::Next
+            | Kind::ReactRouter
+            | Kind::Nitro
+    );
+    match &svc.application.commands.production {
+        Some(cmd) if honours => production_command(svc, cmd),
+        _ => fw.package(svc, app),
+    }
+}
+
+/// The service run by its production command: its files and production dependencies ship.
+fn production_command(svc: &ResolvedService, cmd: &str) -> Result<Package> {
+    let argv = shell_words::split(cmd).map_err(|e| {
+        anyhow::anyhow!(
+            "service \"{}\": cannot parse application.commands.production {cmd:?}: {e}",
+            svc.id
+        )
+    })?;
+    if argv.is_empty() {
+        bail!(
+            "service \"{}\": application.commands.production is empty",
+            svc.id
+        );
+    }
+    Ok(Package {
+        ship: vec![svc.path.clone()],
+        ship_verbatim: Vec::new(),
+        ship_as: Vec::new(),
+        extra_dependencies: Vec::new(),
+        ship_dependencies: true,
+        start: StartPlan::Command { argv },
+        static_assets: None,
+    })
 }
 
 /// `application.commands.build` run through the shell (it is a shell command line in Watt).
@@ -194,4 +281,52 @@ fn first_existing(dir: &Path, stems: &[&str], exts: &[&str]) -> Option<PathBuf> 
         .iter()
         .flat_map(|s| exts.iter().map(move |e| dir.join(format!("{s}.{e}"))))
         .find(|p| p.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::output::testing::{app, service, touch};
+    use super::*;
+
+    #[test]
+    fn commands_production_replaces_the_kinds_own_start_where_watt_honours_it() {
+        let dir = tempfile::tempdir().unwrap();
+        touch(dir.path(), "dist/index.html");
+        touch(dir.path(), "server.js");
+        // A Vite service with its own server is no static site.
+        let mut svc = service(dir.path(), Kind::Vite);
+        svc.application.commands.production = Some("node server.js --port 0".into());
+        let p = package(&vite::Vite, &svc, &app(&svc)).unwrap();
+        assert_eq!(
+            p.start,
+            StartPlan::Command {
+                argv: vec![
+                    "node".into(),
+                    "server.js".into(),
+                    "--port".into(),
+                    "0".into()
+                ]
+            }
+        );
+        assert_eq!(p.ship, vec![dir.path().to_path_buf()]);
+        assert!(p.ship_dependencies);
+        // Without it, the kind's own plan.
+        svc.application.commands.production = None;
+        let p = package(&vite::Vite, &svc, &app(&svc)).unwrap();
+        assert!(matches!(p.start, StartPlan::Static { .. }), "{:?}", p.start);
+        // @platformatic/service ignores it in Watt, and so does the packer.
+        let mut svc = service(dir.path(), Kind::Gateway);
+        svc.application.commands.production = Some("node server.js".into());
+        let p = package(&gateway::Gateway, &svc, &app(&svc)).unwrap();
+        assert!(
+            matches!(p.start, StartPlan::Gateway { .. }),
+            "{:?}",
+            p.start
+        );
+        // An empty command is an error naming the service.
+        let mut svc = service(dir.path(), Kind::Astro);
+        svc.application.commands.production = Some("  ".into());
+        let err = package(&astro::Astro, &svc, &app(&svc)).unwrap_err();
+        assert!(err.to_string().contains("is empty"), "{err}");
+    }
 }

@@ -44,29 +44,6 @@ impl Framework for Node {
     }
 
     fn package(&self, svc: &ResolvedService, _app: &ResolvedApp) -> Result<Package> {
-        if let Some(cmd) = &svc.application.commands.production {
-            let argv = shell_words::split(cmd).map_err(|e| {
-                anyhow::anyhow!(
-                    "service \"{}\": cannot parse application.commands.production {cmd:?}: {e}",
-                    svc.id
-                )
-            })?;
-            if argv.is_empty() {
-                bail!(
-                    "service \"{}\": application.commands.production is empty",
-                    svc.id
-                );
-            }
-            return Ok(Package {
-                ship: vec![svc.path.clone()],
-                ship_verbatim: Vec::new(),
-                ship_as: Vec::new(),
-                extra_dependencies: Vec::new(),
-                ship_dependencies: true,
-                start: StartPlan::Command { argv },
-                static_assets: None,
-            });
-        }
         let entry = entry_file(svc)?;
         // Only the service's own Fastify: a plugin-shaped module is registered into it. A
         // Fastify merely hoisted from someone else's dependencies is not this service's.

@@ -1,14 +1,16 @@
 //! `@platformatic/service`: a Fastify application assembled from `plugins.paths`. The stub's
 //! launcher creates Fastify from the app's own dependency and registers the plugins in the
 //! order resolved here, so start-up never depends on directory listing order on the host.
+//! A config asking for more (`service.openapi`, `server.healthCheck`, `clients`, …: see
+//! `config::service_beyond_plugins`) runs through `@platformatic/service` itself instead.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
-use super::{find_package, Framework, Package, PluginPlan, StartPlan};
-use crate::config::{Kind, ResolvedApp, ResolvedService};
+use super::{capability, find_package, Framework, Package, PluginPlan, StartPlan};
+use crate::config::{service_beyond_plugins, Kind, ResolvedApp, ResolvedService};
 
 pub struct PlatformaticService;
 
@@ -24,6 +26,14 @@ impl Framework for PlatformaticService {
     }
 
     fn package(&self, svc: &ResolvedService, _app: &ResolvedApp) -> Result<Package> {
+        if let Some(feature) = svc.config.as_object().and_then(service_beyond_plugins) {
+            return capability::package(
+                svc,
+                &["@platformatic/service"],
+                format!("{feature} goes beyond registering plugins.paths"),
+                Vec::new(),
+            );
+        }
         let Some(fastify) = find_package(&svc.path, "fastify") else {
             bail!(
                 "service \"{}\" is an @platformatic/service application but `fastify` cannot be \
