@@ -57,7 +57,8 @@ function fill (value) {
 const LEVELS = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 }
 const LABELS = Object.fromEntries(Object.entries(LEVELS).map(([k, v]) => [v, k]))
 
-function createLogger (bindings, level) {
+// `serializers` as pino's: applied to the fields of that name (Fastify gives its `req`/`res`).
+function createLogger (bindings, level, serializers = { err: (e) => (e instanceof Error ? serializeError(e) : e) }) {
   let min = level === 'silent' ? Infinity : (LEVELS[level] ?? LEVELS.info)
   const logger = {
     get level () {
@@ -70,13 +71,16 @@ function createLogger (bindings, level) {
     levels: { values: { ...LEVELS }, labels: { ...LABELS } },
     isLevelEnabled: (l) => LEVELS[l] >= min,
     bindings: () => ({ ...bindings }),
-    child: (more, options) => createLogger({ ...bindings, ...more }, options?.level ?? logger.level),
+    child: (more, options) => {
+      const all = { ...serializers, ...options?.serializers }
+      return createLogger({ ...bindings, ...serialize(more ?? {}, all) }, options?.level ?? logger.level, all)
+    },
     flush: (cb) => cb?.(),
     silent () {}
   }
   for (const [name, value] of Object.entries(LEVELS)) {
     logger[name] = (...args) => {
-      if (value >= min) writeLine(value, bindings, args)
+      if (value >= min) writeLine(value, bindings, serializers, args)
     }
   }
   return logger
@@ -86,7 +90,15 @@ function serializeError (err) {
   return { type: err.name, message: err.message, stack: err.stack, ...(err.code ? { code: err.code } : {}) }
 }
 
-function writeLine (level, bindings, args) {
+function serialize (fields, serializers) {
+  const out = { ...fields }
+  for (const key of Object.keys(out)) {
+    if (typeof serializers[key] === 'function') out[key] = serializers[key](out[key])
+  }
+  return out
+}
+
+function writeLine (level, bindings, serializers, args) {
   let fields = {}
   let msg
   if (args[0] !== null && typeof args[0] === 'object') {
@@ -95,19 +107,21 @@ function writeLine (level, bindings, args) {
       fields = { err: serializeError(first) }
       msg = first.message
     } else {
-      fields = { ...first }
-      if (fields.err instanceof Error) fields.err = serializeError(fields.err)
+      fields = serialize(first, serializers)
     }
   }
   if (args.length > 0) msg = util.format(...args)
   const line = { level, time: Date.now(), pid: process.pid, hostname: os.hostname(), ...bindings, ...fields }
   if (msg !== undefined) line.msg = msg
-  let text
-  try {
-    text = JSON.stringify(line)
-  } catch {
-    text = JSON.stringify({ level, time: line.time, pid: process.pid, msg: util.inspect(line) })
-  }
+  // As pino's safe-stable-stringify: a cycle is a string, never a thrown log call.
+  const seen = new WeakSet()
+  const text = JSON.stringify(line, (_, v) => {
+    if (typeof v === 'bigint') return v.toString()
+    if (v === null || typeof v !== 'object') return v
+    if (seen.has(v)) return '[Circular]'
+    seen.add(v)
+    return v
+  })
   process.stdout.write(text + '\n')
 }
 
@@ -120,7 +134,7 @@ function connect (onMessage) {
   } catch {
     return null
   }
-  // Never what keeps a process alive, nor what crashes it.
+  // Never what crashes a process, nor what keeps it alive unless it waits for an answer.
   socket.unref()
   socket.on('error', () => {})
   socket.setEncoding('utf8')
@@ -140,9 +154,11 @@ function connect (onMessage) {
       }
     }
   })
-  return (message) => {
+  const send = (message) => {
     if (!socket.destroyed) socket.write(JSON.stringify(message) + '\n')
   }
+  send.waiting = (n) => (n > 0 ? socket.ref() : socket.unref())
+  return send
 }
 
 function toError (e) {
@@ -171,9 +187,11 @@ function install (info) {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         pending.delete(id)
+        send.waiting(pending.size)
         reject(new Error(`Cannot send a message to application "${to}": Timeout while waiting for a response.`))
       }, MESSAGING_TIMEOUT_MS).unref()
       pending.set(id, { resolve, reject, timer })
+      send.waiting(pending.size)
       send({ ...message, id })
     })
   }
@@ -202,6 +220,7 @@ function install (info) {
         const p = pending.get(m.id)
         if (!p) return
         pending.delete(m.id)
+        send.waiting(pending.size)
         clearTimeout(p.timer)
         if (m.error) p.reject(toError(m.error))
         else p.resolve(m.data)
@@ -305,8 +324,7 @@ function install (info) {
     setCustomHealthCheck: (fn) => { healthCheck = fn },
     setCustomReadinessCheck: (fn) => { readinessCheck = fn },
     sendHealthSignal: async () => {},
-    notifyConfig: noop,
-    telemetryReady: Promise.resolve()
+    notifyConfig: noop
   })
 
   // Watt marks the application as closing when its runtime starts stopping it.
