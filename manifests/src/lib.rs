@@ -190,6 +190,9 @@ pub struct Service {
     /// Processes serving the service's one listener (Watt's `workers`).
     #[serde(default = "one")]
     pub workers: u32,
+    /// The service's Watt config as written (placeholders kept), for `globalThis.platformatic.config`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

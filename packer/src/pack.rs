@@ -100,6 +100,10 @@ pub const STUB_JS: &[(&str, &str)] = &[
         "capability.cjs",
         include_str!("../../runtime-stub/js/capability.cjs"),
     ),
+    (
+        "globals.cjs",
+        include_str!("../../runtime-stub/js/globals.cjs"),
+    ),
 ];
 pub const STUB_JS_DIR: &str = "runtime/js";
 
@@ -602,6 +606,8 @@ fn manifest_service(
             .services
             .get(&svc.id)
             .map_or(1, |s| s.workers),
+        // globalThis.platformatic.config at run time.
+        config: (!svc.config.is_null()).then(|| svc.config.clone()),
     })
 }
 

@@ -11,11 +11,14 @@
 //                       "runtime": "react-router"|"remix", "runtimePackage": "/abs"}
 //                    | {"type": "capability", "package": "/abs", "config": "/abs", "root": "/abs",
 //                       "isEntrypoint": bool}
-//                    | {"type": "command"}}
+//                    | {"type": "command"},
+//                    "globals": {…}}   globalThis.platformatic's data (globals.cjs)
 //   fd 3             the listening TCP socket bound by the stub
 //   fd 4             write `ready\n` once the service listens
+//   fd 5             the relay to the stub (globals.cjs): messaging, sharedContext, checks
 
 require('./preload.cjs')
+const globals = require('./globals.cjs')
 const fs = require('node:fs')
 const http = require('node:http')
 const net = require('node:net')
@@ -36,11 +39,14 @@ let fastifyApp
 // A `close` export, which Watt's node capability calls first when it stops the application.
 let appClose
 
+// Before any of the service's code runs, as Watt's worker does.
+if (config?.globals) globals.install(config.globals)
+
 if (config) {
   // Registered before the service's code runs, so a service that handles SIGTERM itself (or
   // removes every listener) decides on its own.
   process.on('SIGTERM', function wattStop () {
-    if (process.listeners('SIGTERM').some((l) => l !== wattStop)) return
+    if (process.listeners('SIGTERM').some((l) => l !== wattStop && !l[globals.kInternal])) return
     close().then(() => process.exit(0), (err) => {
       console.error(err)
       process.exit(1)

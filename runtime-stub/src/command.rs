@@ -6,7 +6,7 @@ use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use serde_json::json;
+use serde_json::{json, Value};
 use watt_manifest::{Service, Start};
 
 use crate::node::Node;
@@ -36,6 +36,9 @@ pub struct Context<'a> {
     pub base_env: &'a BTreeMap<OsString, OsString>,
     /// Id of the app's entrypoint service.
     pub entrypoint: &'a str,
+    /// The public address (the entrypoint's `host`/`port` in `globalThis.platformatic`).
+    pub public_host: &'a str,
+    pub public_port: u16,
 }
 
 /// A process service started by the embedded launcher, which serves on the socket the stub
@@ -106,10 +109,15 @@ pub fn command(s: &Service, port: u16, worker: u32, ctx: &Context) -> Result<Spe
                 Start::Command { argv } => args.extend(argv[1..].iter().map(OsString::from)),
                 _ => args.push(ctx.launcher.into()),
             }
-            env.insert(
-                "WATT_LAUNCH".into(),
-                launch_config(s, root, s.id == ctx.entrypoint).into(),
-            );
+            let is_entrypoint = s.id == ctx.entrypoint;
+            let mut launch = launch_config(s, root, is_entrypoint);
+            let (host, port) = if is_entrypoint {
+                (ctx.public_host, ctx.public_port)
+            } else {
+                ("127.0.0.1", port)
+            };
+            launch["globals"] = globals(s, root, worker, host, port, is_entrypoint);
+            env.insert("WATT_LAUNCH".into(), launch.to_string().into());
             (program, OsString::from("node"), args)
         }
     };
@@ -123,7 +131,7 @@ pub fn command(s: &Service, port: u16, worker: u32, ctx: &Context) -> Result<Spe
 }
 
 /// `WATT_LAUNCH`: what launcher.cjs starts, with absolute paths.
-pub fn launch_config(s: &Service, root: &Path, is_entrypoint: bool) -> String {
+pub fn launch_config(s: &Service, root: &Path, is_entrypoint: bool) -> Value {
     let abs = |p: &str| root.join(p).to_string_lossy().into_owned();
     let start = match &s.start {
         Start::Node { entry, fastify } => {
@@ -157,7 +165,40 @@ pub fn launch_config(s: &Service, root: &Path, is_entrypoint: bool) -> String {
         // No process.
         Start::Static { .. } | Start::Gateway { .. } => json!(null),
     };
-    json!({ "id": s.id, "start": start }).to_string()
+    json!({ "id": s.id, "start": start })
+}
+
+/// What js/globals.cjs makes `globalThis.platformatic` of, with the values Watt's
+/// capabilities give them (packages/basic/lib/capability.js, node/lib/capability.js,
+/// next/lib/capability.js): `basePath` is `/x/` or unset for node services, `/x` or `''` for
+/// the frontend kinds, unset for the others; `config` keeps its placeholders (filled in the
+/// process, from its environment).
+fn globals(s: &Service, root: &Path, worker: u32, host: &str, port: u16, entry: bool) -> Value {
+    let clean = s
+        .base_path
+        .as_deref()
+        .map(|p| format!("/{}", p.trim_matches('/')))
+        .filter(|p| p != "/");
+    let frontend = matches!(
+        s.kind.as_str(),
+        "next" | "astro" | "remix" | "vite" | "react-router" | "nuxt" | "tanstack"
+    );
+    let base_path = match s.kind.as_str() {
+        "node" => json!(clean.map(|p| format!("{p}/"))),
+        _ if frontend => json!(clean.unwrap_or_default()),
+        _ => Value::Null,
+    };
+    json!({
+        "applicationId": s.id,
+        "workerId": worker,
+        "root": root.join(&s.root),
+        "basePath": base_path,
+        "config": s.config.clone().unwrap_or_else(|| json!({})),
+        "host": host,
+        "port": port,
+        "isEntrypoint": entry,
+        "wantsAbsoluteUrls": frontend,
+    })
 }
 
 /// A double-quoted word for NODE_OPTIONS.
@@ -194,6 +235,7 @@ mod tests {
             env_file: None,
             restart_on_error_ms: 100,
             workers: 1,
+            config: Some(json!({ "application": { "basePath": "/{PREFIX}" } })),
         }
     }
 
@@ -218,6 +260,8 @@ mod tests {
             mesh_env: r#"{"api":{}}"#,
             base_env: &base_env,
             entrypoint: "api",
+            public_host: "0.0.0.0",
+            public_port: 8080,
         };
         command(&service(start), 4321, 1, &ctx).unwrap()
     }
@@ -261,6 +305,16 @@ mod tests {
         let launch: serde_json::Value =
             serde_json::from_str(env(&s, "WATT_LAUNCH").unwrap()).unwrap();
         assert_eq!(launch["start"]["entry"], "/a/app/api/i.js");
+        // globalThis.platformatic's data: the entrypoint's public address, the worker's slot,
+        // the config with its placeholders (the process fills them from its environment).
+        let g = &launch["globals"];
+        assert_eq!(g["applicationId"], "api");
+        assert_eq!(g["workerId"], 1);
+        assert_eq!(g["root"], "/a/app/api");
+        assert_eq!((&g["host"], &g["port"]), (&json!("0.0.0.0"), &json!(8080)));
+        assert_eq!(g["isEntrypoint"], true);
+        assert_eq!(g["basePath"], Value::Null);
+        assert_eq!(g["config"]["application"]["basePath"], "/{PREFIX}");
     }
 
     #[test]

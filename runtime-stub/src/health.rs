@@ -6,6 +6,11 @@
 //! The supervisor publishes what it knows into [`Status`]; the server only reads it, and reads
 //! memory and CPU of every worker from /proc when scraped. Nothing from the services'
 //! environment or config is ever exposed.
+//!
+//! Once the stub's own view says ready (alive), `/ready` (`/status`) also asks every process for
+//! the check it set with `setCustomReadinessCheck` (`setCustomHealthCheck`), through the relay,
+//! and combines the answers as Watt does (`checkWorkerReadiness`/`checkLiveness`): `true`/`false`,
+//! or `{status, statusCode, body}`, whose code and body answer the probe.
 
 use std::convert::Infallible;
 use std::io::{Read, Write};
@@ -32,6 +37,7 @@ use watt_manifest::DEFAULT_HEALTH_PORT;
 
 use crate::http::{self, Body};
 use crate::reaper::stat_field;
+use crate::relay::{Check, Relay};
 
 /// One worker process, as `/metrics` shows it.
 #[derive(Clone, Debug, Default)]
@@ -334,6 +340,7 @@ pub async fn serve(
     listener: std::net::TcpListener,
     status: Arc<Status>,
     metrics: Option<Arc<Metrics>>,
+    relay: Relay,
 ) {
     let _ = listener.set_nonblocking(true);
     let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
@@ -346,10 +353,10 @@ pub async fn serve(
             tokio::time::sleep(Duration::from_millis(20)).await;
             continue;
         };
-        let (status, metrics) = (status.clone(), metrics.clone());
+        let (status, metrics, relay) = (status.clone(), metrics.clone(), relay.clone());
         let service = service_fn(move |req: Request<hyper::body::Incoming>| {
-            let answer = answer(&req, &status, metrics.as_deref());
-            async move { Ok::<_, Infallible>(answer) }
+            let (status, metrics, relay) = (status.clone(), metrics.clone(), relay.clone());
+            async move { Ok::<_, Infallible>(answer(&req, &status, metrics.as_deref(), &relay).await) }
         });
         let conn = builder.serve_connection(TokioIo::new(stream), service);
         tokio::spawn(async move {
@@ -358,17 +365,26 @@ pub async fn serve(
     }
 }
 
-fn answer<B>(req: &Request<B>, status: &Status, metrics: Option<&Metrics>) -> Response<Body> {
-    let probe = |ok: bool| {
-        if ok {
-            plain(StatusCode::OK, "OK")
-        } else {
-            plain(StatusCode::INTERNAL_SERVER_ERROR, "ERR")
-        }
+async fn answer<B>(
+    req: &Request<B>,
+    status: &Status,
+    metrics: Option<&Metrics>,
+    relay: &Relay,
+) -> Response<Body> {
+    let probe = |ok: bool, check: Option<Check>| async move {
+        let verdict = match check {
+            Some(kind) if ok => Verdict::of(&relay.checks(kind).await),
+            _ => Verdict::plain(ok),
+        };
+        verdict.response()
     };
     match (req.method(), req.uri().path(), metrics) {
-        (&Method::GET | &Method::HEAD, "/ready", _) => probe(status.ready()),
-        (&Method::GET | &Method::HEAD, "/status", _) => probe(status.alive()),
+        (&Method::GET | &Method::HEAD, "/ready", _) => {
+            probe(status.ready(), Some(Check::Readiness)).await
+        }
+        (&Method::GET | &Method::HEAD, "/status", _) => {
+            probe(status.alive(), Some(Check::Health)).await
+        }
         (&Method::GET | &Method::HEAD, "/metrics", Some(m)) => {
             let mut resp = Response::new(http::full(m.encode()));
             resp.headers_mut().insert(
@@ -383,7 +399,70 @@ fn answer<B>(req: &Request<B>, status: &Status, metrics: Option<&Metrics>) -> Re
     }
 }
 
+/// A probe's answer: Watt's `OK`/`ERR`, or what a custom check said.
+#[derive(Debug, PartialEq)]
+struct Verdict {
+    ok: bool,
+    status_code: Option<u16>,
+    body: Option<String>,
+}
+
+impl Verdict {
+    fn plain(ok: bool) -> Verdict {
+        Verdict {
+            ok,
+            status_code: None,
+            body: None,
+        }
+    }
+
+    /// Every check must pass (a boolean, or an object's `status`); the last object answer
+    /// gives the code and body. Unlike Watt, whose reply follows that object's own `status`, a
+    /// failing check elsewhere is never answered 200.
+    fn of(checks: &[serde_json::Value]) -> Verdict {
+        let mut v = Verdict::plain(true);
+        for check in checks {
+            let passed = match check {
+                serde_json::Value::Bool(b) => *b,
+                serde_json::Value::Object(o) => {
+                    v.status_code = o
+                        .get("statusCode")
+                        .and_then(|c| c.as_u64())
+                        .and_then(|c| u16::try_from(c).ok())
+                        .filter(|c| (100..600).contains(c));
+                    v.body = o.get("body").and_then(|b| b.as_str()).map(str::to_string);
+                    o.get("status").is_some_and(|s| s.as_bool() == Some(true))
+                }
+                _ => false,
+            };
+            v.ok &= passed;
+        }
+        v
+    }
+
+    fn response(self) -> Response<Body> {
+        let default = if self.ok {
+            StatusCode::OK
+        } else {
+            StatusCode::INTERNAL_SERVER_ERROR
+        };
+        let code = self
+            .status_code
+            .and_then(|c| StatusCode::from_u16(c).ok())
+            .unwrap_or(default);
+        let body = self
+            .body
+            .filter(|b| !b.is_empty())
+            .unwrap_or_else(|| if self.ok { "OK" } else { "ERR" }.to_string());
+        text(code, body)
+    }
+}
+
 fn plain(code: StatusCode, body: &'static str) -> Response<Body> {
+    text(code, body.to_string())
+}
+
+fn text(code: StatusCode, body: String) -> Response<Body> {
     let mut resp = Response::new(http::full(body));
     *resp.status_mut() = code;
     resp.headers_mut().insert(
@@ -498,6 +577,36 @@ mod tests {
         ] {
             assert!(text.contains(want), "missing {want:?} in\n{text}");
         }
+    }
+
+    #[test]
+    fn custom_checks_all_pass_and_the_last_object_gives_code_and_body() {
+        use serde_json::json;
+        assert_eq!(Verdict::of(&[]), Verdict::plain(true));
+        assert_eq!(
+            Verdict::of(&[json!(true), json!(true)]),
+            Verdict::plain(true)
+        );
+        assert!(!Verdict::of(&[json!(true), json!(false)]).ok);
+        assert!(!Verdict::of(&[json!(null)]).ok, "no answer is no pass");
+        let v = Verdict::of(&[json!({ "status": false, "statusCode": 503, "body": "draining" })]);
+        assert_eq!(
+            v,
+            Verdict {
+                ok: false,
+                status_code: Some(503),
+                body: Some("draining".into())
+            }
+        );
+        assert_eq!(v.response().status(), StatusCode::SERVICE_UNAVAILABLE);
+        let v = Verdict::of(&[json!(false), json!({ "status": true, "body": "fine" })]);
+        assert!(!v.ok, "a failing check is never hidden by another's object");
+        assert_eq!(
+            Verdict::of(&[json!({ "status": true })])
+                .response()
+                .status(),
+            StatusCode::OK
+        );
     }
 
     #[test]

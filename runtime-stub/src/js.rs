@@ -1,4 +1,4 @@
-//! The embedded JS (launcher, preload, request handler, capability): used in place from the artifact's
+//! The embedded JS (launcher, preload, request handler, capability, globals): used in place from the artifact's
 //! `runtime/js/` when the packer shipped byte-identical copies there (a read-only root works),
 //! else written to a private temporary folder removed at exit.
 
@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 /// Where the packer ships the files, relative to the artifact root.
 pub const SHIPPED_DIR: &str = "runtime/js";
 
-const FILES: [(&str, &str); 4] = [
+const FILES: [(&str, &str); 5] = [
     ("launcher.cjs", include_str!("../js/launcher.cjs")),
     ("preload.cjs", include_str!("../js/preload.cjs")),
     // Loaded by the launcher for `requestHandler` services.
@@ -19,6 +19,8 @@ const FILES: [(&str, &str); 4] = [
     ),
     // Loaded by the launcher for `capability` services (Watt's own packages: db, gateway, …).
     ("capability.cjs", include_str!("../js/capability.cjs")),
+    // Loaded by the launcher in every service: globalThis.platformatic.
+    ("globals.cjs", include_str!("../js/globals.cjs")),
 ];
 
 pub struct JsFiles {

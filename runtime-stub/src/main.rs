@@ -18,6 +18,7 @@ mod logs;
 mod node;
 mod plan;
 mod reaper;
+mod relay;
 mod supervisor;
 
 use std::ffi::OsString;

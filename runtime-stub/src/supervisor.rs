@@ -38,10 +38,13 @@ use crate::logs::{self, Tail};
 use crate::node::Node;
 use crate::plan::Plan;
 use crate::reaper::{self, Exit, Pids};
+use crate::relay::Relay;
 
 /// Where a launched service finds its listening socket and its readiness pipe (see launcher.cjs).
 const LISTEN_FD: RawFd = 3;
 const READY_FD: RawFd = 4;
+/// Its end of the relay (`globalThis.platformatic`'s messaging, shared context and checks).
+const RELAY_FD: RawFd = 5;
 const DEFAULT_START_TIMEOUT_MS: u64 = 60_000;
 /// How long to wait for processes to vanish after SIGKILL, and for their pipes to reach EOF.
 const KILL_WAIT: Duration = Duration::from_secs(2);
@@ -185,6 +188,7 @@ struct Supervisor {
     pids: Pids<(usize, u64)>,
     next_worker: u64,
     status: Arc<Status>,
+    relay: Relay,
     tx: mpsc::UnboundedSender<Event>,
     rx: mpsc::UnboundedReceiver<Event>,
 }
@@ -230,6 +234,7 @@ pub async fn run(plan: Plan) -> Result<i32> {
     }
 
     let status = Arc::new(Status::default());
+    let relay = Relay::default();
     let health_addr = health::address(
         &plan.manifest.health,
         std::env::var("WATT_HEALTH_ADDR").ok().as_deref(),
@@ -243,7 +248,12 @@ pub async fn run(plan: Plan) -> Result<i32> {
         // probes will say it loudly enough.
         match TcpListener::bind(addr.as_str()) {
             Ok(l) => {
-                tokio::spawn(health::serve(l, status.clone(), metrics.clone()));
+                tokio::spawn(health::serve(
+                    l,
+                    status.clone(),
+                    metrics.clone(),
+                    relay.clone(),
+                ));
             }
             Err(e) => eprintln!(
                 "watt-stub: cannot serve health checks on {addr} ({e}); set WATT_HEALTH_ADDR \
@@ -273,6 +283,7 @@ pub async fn run(plan: Plan) -> Result<i32> {
         pids,
         next_worker: 0,
         status,
+        relay,
         tx,
         rx,
     };
@@ -591,6 +602,8 @@ impl Supervisor {
     /// A worker's process is gone: what it left in its group goes too, then its lifecycle
     /// decides between a restart, nothing (it was asked to stop), and failing for good.
     async fn exited(&mut self, svc: usize, worker: u64, exit: Exit) -> Outcome {
+        // Even if something it started still holds its end of the relay.
+        self.relay.detach(worker);
         let Some(w) = self.worker(svc, worker) else {
             return Outcome::Continue;
         };
@@ -859,6 +872,8 @@ impl Supervisor {
             mesh_env: &self.mesh_env,
             base_env: &self.base_env,
             entrypoint: &self.plan.manifest.entrypoint,
+            public_host: &self.plan.host,
+            public_port: self.svcs[self.plan.entrypoint].addr.port(),
         };
         let spec = command::command(s, process_addr.port(), slot, &ctx)?;
         let mut cmd = Command::new(&spec.program);
@@ -876,26 +891,32 @@ impl Supervisor {
             .process_group(0);
 
         let mut ready = None;
+        let mut relay_end = None;
         let mut child_fds = Vec::new();
         if let Some(listener) = &svc.listener {
             let (read, write) = pipe2(OFlag::O_CLOEXEC).context("cannot create a pipe")?;
+            let (ours, theirs) =
+                std::os::unix::net::UnixStream::pair().context("cannot create a socket pair")?;
             // Above the fds the child ends up with, so the dup2 calls cannot clobber each other.
-            let (l, w) = (
+            let (l, w, r) = (
                 dup_high(listener.as_raw_fd())?,
                 dup_high(write.as_raw_fd())?,
+                dup_high(theirs.as_raw_fd())?,
             );
-            let (lfd, wfd) = (l.as_raw_fd(), w.as_raw_fd());
+            let (lfd, wfd, rfd) = (l.as_raw_fd(), w.as_raw_fd(), r.as_raw_fd());
             // SAFETY: only dup2 (async-signal-safe) runs between fork and exec; dup2 clears
             // close-on-exec on the targets, every other fd of ours keeps it.
             unsafe {
                 cmd.pre_exec(move || {
                     dup2(lfd, LISTEN_FD)?;
                     dup2(wfd, READY_FD)?;
+                    dup2(rfd, RELAY_FD)?;
                     Ok(())
                 });
             }
-            child_fds.extend([l, w]);
+            child_fds.extend([l, w, r]);
             ready = Some(read);
+            relay_end = Some(ours);
         }
         let program = match &s.start {
             Start::Command { argv } if !launched(&s.start) => format!("{:?}", argv[0]),
@@ -914,6 +935,9 @@ impl Supervisor {
             child
         };
         drop(child_fds);
+        if let Some(stream) = relay_end {
+            self.relay.attach(id, svc.id.clone(), stream)?;
+        }
         let pid = Pid::from_raw(child.id() as i32);
         let (sid, tail) = (svc.id.clone(), svc.tail.clone());
         let mut pumps = Vec::new();

@@ -415,3 +415,27 @@ pub fn asset_path(html: &str, prefix: &str) -> Option<String> {
     let len = html[start..].find('"')?;
     Some(html[start..start + len].to_string())
 }
+
+/// An installed app of `tests/fixtures/` (ci/test.sh runs `npm ci` in each one with a lockfile).
+pub fn installed_fixture(name: &str) -> PathBuf {
+    let dir = repo().join("tests/fixtures").join(name);
+    assert!(
+        dir.join("node_modules").is_dir(),
+        "{} is not installed; run ci/test.sh (it runs `npm ci` in each fixture)",
+        dir.display()
+    );
+    dir
+}
+
+/// The app's own `wattpm` (from its node_modules) with the test node first on PATH.
+pub fn wattpm(app: &Path) -> Command {
+    let tools = repo().join(".cache/tools/bin");
+    let path = format!(
+        "{}:{}",
+        tools.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = Command::new(app.join("node_modules/.bin/wattpm"));
+    cmd.current_dir(app).env("PATH", path).stdin(Stdio::null());
+    cmd
+}
