@@ -18,7 +18,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use super::output::{base_flag, build_or_cli, output_dir, package_json, url_prefix};
-use super::{BuildCommand, Framework, Package, StartPlan, StaticAssetsPlan};
+use super::{
+    configured_build, find_package, BuildCommand, Framework, Package, StartPlan, StaticAssetsPlan,
+};
 use crate::config::{Kind, ResolvedApp, ResolvedService};
 
 pub struct Astro;
@@ -38,7 +40,29 @@ impl Framework for Astro {
             args.extend(["--base".into(), base]);
         }
         args.extend(["--outDir".into(), svc.application.output_directory.clone()]);
-        build_or_cli(svc, "astro", &args).map(Some)
+        let mut cmd = build_or_cli(svc, "astro", &args)?;
+        if configured_build(svc).is_none() {
+            // Our own `astro build`: build with the app's config plus the integration that keeps
+            // host paths out of the server build (an app's own build command is left alone).
+            let (config, env) = reproducible_config(svc).with_context(|| {
+                format!(
+                    "service \"{}\": cannot write watt's Astro config in {}",
+                    svc.id,
+                    svc.path.join(HOOK_CONFIG).display()
+                )
+            })?;
+            cmd.argv.extend(["--config".into(), config]);
+            cmd.env = env;
+        }
+        if std::env::var_os("ASTRO_KEY").is_none_or(|k| k.is_empty()) {
+            eprintln!(
+                "watt: service \"{}\": Astro generates a random key to encrypt server-island \
+                 props, so this build is not reproducible; set ASTRO_KEY (a secret: \
+                 `npx astro create-key`) to make Astro use it",
+                svc.id
+            );
+        }
+        Ok(Some(cmd))
     }
 
     fn package(&self, svc: &ResolvedService, _app: &ResolvedApp) -> Result<Package> {
@@ -104,6 +128,76 @@ impl Framework for Astro {
             }),
         })
     }
+}
+
+/// The config `astro build` runs with: the app's config plus watt's integration (see the file).
+const BUILD_HOOK: &str = include_str!("astro_build_hook.mjs");
+
+/// Where that config is written, relative to the service folder (Astro joins `--config` to its
+/// root, so it must be relative; `node_modules/.cache` is where tools keep their scratch files,
+/// and nothing there ships).
+const HOOK_CONFIG: &str = "node_modules/.cache/watt/astro.config.mjs";
+
+/// The config files Astro looks for, in its order (`search` in astro/dist/core/config/config.js).
+const CONFIG_FILES: &[&str] = &[
+    "astro.config.mjs",
+    "astro.config.js",
+    "astro.config.ts",
+    "astro.config.mts",
+    "astro.config.cjs",
+    "astro.config.cts",
+];
+
+/// Writes watt's config for `svc` and returns its `--config` value and the build's environment:
+/// the app's config file (if any) and the folders whose paths the server build must not keep
+/// (the service's, and the one Astro is installed below: its components are compiled in).
+fn reproducible_config(svc: &ResolvedService) -> Result<(String, Vec<(String, String)>)> {
+    let file = svc.path.join(HOOK_CONFIG);
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = file.with_extension("mjs.tmp");
+    std::fs::write(&tmp, BUILD_HOOK)?;
+    std::fs::rename(&tmp, &file)?;
+    let user = CONFIG_FILES
+        .iter()
+        .map(|name| svc.path.join(name))
+        .find(|p| p.is_file())
+        .map(|p| file_url(&p))
+        .unwrap_or_default();
+    let mut roots = vec![svc.path.clone()];
+    if let Some(installed) = find_package(&svc.path, "astro")
+        .and_then(|p| p.parent().and_then(Path::parent).map(Path::to_path_buf))
+    {
+        roots.retain(|r| !r.starts_with(&installed));
+        roots.insert(0, installed);
+    }
+    let roots: Vec<String> = roots
+        .iter()
+        .map(|r| r.to_string_lossy().into_owned())
+        .collect();
+    let env = vec![
+        ("WATT_ASTRO_USER_CONFIG".to_string(), user),
+        (
+            "WATT_ASTRO_ROOTS".to_string(),
+            serde_json::Value::from(roots).to_string(),
+        ),
+    ];
+    Ok((HOOK_CONFIG.to_string(), env))
+}
+
+/// `file://` URL of an absolute path (percent-encoding what a URL path cannot hold).
+fn file_url(path: &Path) -> String {
+    let mut url = String::from("file://");
+    for b in path.to_string_lossy().bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => {
+                url.push(b as char)
+            }
+            _ => url.push_str(&format!("%{b:02X}")),
+        }
+    }
+    url
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
