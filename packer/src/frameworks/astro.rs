@@ -429,6 +429,45 @@ mod tests {
     }
 
     #[test]
+    fn the_build_runs_with_watts_config_around_the_apps_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = dir.path().join("my app");
+        let svc_dir = app.join("web/site");
+        touch(&app, "node_modules/.bin/astro");
+        touch(&app, "node_modules/astro/package.json");
+        touch(&svc_dir, "astro.config.ts");
+        let svc = service(&svc_dir, Kind::Astro);
+        let cmd = Astro.build_command(&svc).unwrap().unwrap();
+        let n = cmd.argv.len();
+        assert_eq!(cmd.argv[n - 2..], ["--config", HOOK_CONFIG]);
+        let written = std::fs::read_to_string(svc_dir.join(HOOK_CONFIG)).unwrap();
+        assert!(written.contains("watt:reproducible"), "{written}");
+        let env: std::collections::BTreeMap<_, _> = cmd.env.iter().cloned().collect();
+        assert_eq!(
+            env["WATT_ASTRO_USER_CONFIG"],
+            format!(
+                "file://{}/my%20app/web/site/astro.config.ts",
+                dir.path().display()
+            )
+        );
+        // Astro is installed at the app root, which holds the service: one root to rewrite.
+        assert_eq!(
+            env["WATT_ASTRO_ROOTS"],
+            serde_json::json!([app.to_str().unwrap()]).to_string()
+        );
+    }
+
+    #[test]
+    fn an_apps_own_build_command_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut svc = service(dir.path(), Kind::Astro);
+        svc.application.commands.build = Some("npm run build".into());
+        let cmd = Astro.build_command(&svc).unwrap().unwrap();
+        assert!(!cmd.argv.iter().any(|a| a == "--config"), "{:?}", cmd.argv);
+        assert!(!dir.path().join(HOOK_CONFIG).exists());
+    }
+
+    #[test]
     fn no_output_says_where_to_look() {
         let dir = tempfile::tempdir().unwrap();
         let svc = service(dir.path(), Kind::Astro);
