@@ -183,7 +183,7 @@ fn content_apps_build_identical_archives_without_host_paths() {
     extract(&out_a, &root);
     // The test only bites if the Astro server builds shipped.
     for svc in ["site", "mw"] {
-        let entry = root.join("web").join(svc).join("dist/server/entry.mjs");
+        let entry = root.join("app/web").join(svc).join("dist/server/entry.mjs");
         assert!(entry.is_file(), "{} not shipped", entry.display());
     }
     assert_no_host_paths(&root, &[&a, &b, work.path()]);

@@ -12,6 +12,13 @@
 //!   - middleware mode (or a mode not recognised in the output): the entry only exports
 //!     `handler(req, res, next)`, so a two-line module run by the bundled node serves it with
 //!     `node:http` (the adapter's own `options.mode` is checked again at run time).
+//!
+//! Reproducible: watt's own `astro build` runs with `--config` pointing at
+//! `astro_build_hook.mjs`, which loads the app's config and adds an integration that rewrites
+//! the build folder out of the server build (see that file). Astro's server-islands key is random
+//! unless `ASTRO_KEY` is set (`astro/dist/core/build/index.js`); watt does not derive it from
+//! the inputs, which are not secret (a key anyone can recompute lets them forge island props),
+//! and says the build is not reproducible instead.
 
 use std::path::{Path, PathBuf};
 
