@@ -75,6 +75,10 @@ enum Cmd {
         /// also WATT_DOTENV=1.
         #[arg(long, env = "WATT_DOTENV")]
         dotenv: bool,
+        /// With an image format, also write the archive (as `--format archive` would) from the
+        /// same build: its extension picks the compression.
+        #[arg(long, value_name = "FILE")]
+        archive: Option<PathBuf>,
     },
     /// Show what an artifact holds: size and files per part, the largest packages, the env
     /// file keys baked in (names only).
@@ -212,6 +216,7 @@ fn run(cli: Cli) -> Result<()> {
             base,
             include,
             dotenv,
+            archive,
         } => {
             let tags = tags
                 .iter()
@@ -264,6 +269,25 @@ fn run(cli: Cli) -> Result<()> {
             if local && format == Format::Oci {
                 watt_pack::image::layout::check_dir_output(&output)?;
             }
+            let also_archive = match (&archive, format) {
+                (None, _) => None,
+                (Some(_), Format::Archive) => {
+                    bail!("--archive adds an archive to an image: use it with --format oci or oci-archive")
+                }
+                (Some(a), _) => match Compression::from_path(a) {
+                    Some(compression) => {
+                        check_writable(a)?;
+                        Some(ArchiveSink {
+                            path: a.clone(),
+                            compression,
+                        })
+                    }
+                    None => bail!(
+                        "--archive {}: the archive name must end in .tar.zst, .tar.gz or .tar",
+                        a.display()
+                    ),
+                },
+            };
             if local {
                 check_writable(&output)?;
             }
@@ -308,6 +332,10 @@ fn run(cli: Cli) -> Result<()> {
                 );
                 return Ok(());
             }
+            if let Some(sink) = &also_archive {
+                sink.write(&packed)?;
+                eprintln!("watt: wrote {}", sink.describe());
+            }
             let opts = image::ImageOptions {
                 tags: tags.clone(),
                 user,
@@ -332,6 +360,9 @@ fn run(cli: Cli) -> Result<()> {
                 write_atomically(f, text.as_bytes())?;
             }
             let mut outputs = Vec::new();
+            if let Some(sink) = &also_archive {
+                outputs.push(serde_json::json!({"format": "archive", "path": sink.path}));
+            }
             if local && format == Format::Oci {
                 layout.persist_dir(&output)?;
                 outputs.push(serde_json::json!({"format": "oci", "path": output}));

@@ -89,9 +89,15 @@ type Libraries = (Vec<(String, PathBuf)>, Option<String>);
 
 /// Libraries from `ldd`, resolved to real files. A static binary has none.
 fn shared_libraries(binary: &Path) -> Result<Libraries> {
-    let out = Command::new("ldd").arg(binary).output().context(
-        "cannot run `ldd` to find the shared libraries node needs; install it (Debian: libc-bin)",
-    )?;
+    // ldd reports preloaded libraries too (libfaketime, libeatmydata, a preloaded allocator):
+    // they belong to the build host's session, not to node, and must not ship.
+    let out = Command::new("ldd")
+        .arg(binary)
+        .env_remove("LD_PRELOAD")
+        .output()
+        .context(
+            "cannot run `ldd` to find the shared libraries node needs; install it (Debian: libc-bin)",
+        )?;
     let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         if text.contains("not a dynamic executable")

@@ -12,13 +12,22 @@
 //!   - middleware mode (or a mode not recognised in the output): the entry only exports
 //!     `handler(req, res, next)`, so a two-line module run by the bundled node serves it with
 //!     `node:http` (the adapter's own `options.mode` is checked again at run time).
+//!
+//! Reproducible: watt's own `astro build` runs with `--config` pointing at
+//! `astro_build_hook.mjs`, which loads the app's config and adds an integration that rewrites
+//! the build folder out of the server build (see that file). Astro's server-islands key is random
+//! unless `ASTRO_KEY` is set (`astro/dist/core/build/index.js`); watt does not derive it from
+//! the inputs, which are not secret (a key anyone can recompute lets them forge island props),
+//! and says the build is not reproducible instead.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
 use super::output::{base_flag, build_or_cli, output_dir, package_json, url_prefix};
-use super::{BuildCommand, Framework, Package, StartPlan, StaticAssetsPlan};
+use super::{
+    configured_build, find_package, BuildCommand, Framework, Package, StartPlan, StaticAssetsPlan,
+};
 use crate::config::{Kind, ResolvedApp, ResolvedService};
 
 pub struct Astro;
@@ -38,7 +47,29 @@ impl Framework for Astro {
             args.extend(["--base".into(), base]);
         }
         args.extend(["--outDir".into(), svc.application.output_directory.clone()]);
-        build_or_cli(svc, "astro", &args).map(Some)
+        let mut cmd = build_or_cli(svc, "astro", &args)?;
+        if configured_build(svc).is_none() {
+            // Our own `astro build`: build with the app's config plus the integration that keeps
+            // host paths out of the server build (an app's own build command is left alone).
+            let (config, env) = reproducible_config(svc).with_context(|| {
+                format!(
+                    "service \"{}\": cannot write watt's Astro config in {}",
+                    svc.id,
+                    svc.path.join(HOOK_CONFIG).display()
+                )
+            })?;
+            cmd.argv.extend(["--config".into(), config]);
+            cmd.env = env;
+        }
+        if std::env::var_os("ASTRO_KEY").is_none_or(|k| k.is_empty()) {
+            eprintln!(
+                "watt: service \"{}\": Astro generates a random key to encrypt server-island \
+                 props, so this build is not reproducible; set ASTRO_KEY (a secret: \
+                 `npx astro create-key`) to make Astro use it",
+                svc.id
+            );
+        }
+        Ok(Some(cmd))
     }
 
     fn package(&self, svc: &ResolvedService, _app: &ResolvedApp) -> Result<Package> {
@@ -104,6 +135,76 @@ impl Framework for Astro {
             }),
         })
     }
+}
+
+/// The config `astro build` runs with: the app's config plus watt's integration (see the file).
+const BUILD_HOOK: &str = include_str!("astro_build_hook.mjs");
+
+/// Where that config is written, relative to the service folder (Astro joins `--config` to its
+/// root, so it must be relative; `node_modules/.cache` is where tools keep their scratch files,
+/// and nothing there ships).
+const HOOK_CONFIG: &str = "node_modules/.cache/watt/astro.config.mjs";
+
+/// The config files Astro looks for, in its order (`search` in astro/dist/core/config/config.js).
+const CONFIG_FILES: &[&str] = &[
+    "astro.config.mjs",
+    "astro.config.js",
+    "astro.config.ts",
+    "astro.config.mts",
+    "astro.config.cjs",
+    "astro.config.cts",
+];
+
+/// Writes watt's config for `svc` and returns its `--config` value and the build's environment:
+/// the app's config file (if any) and the folders whose paths the server build must not keep
+/// (the service's, and the one Astro is installed below: its components are compiled in).
+fn reproducible_config(svc: &ResolvedService) -> Result<(String, Vec<(String, String)>)> {
+    let file = svc.path.join(HOOK_CONFIG);
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = file.with_extension("mjs.tmp");
+    std::fs::write(&tmp, BUILD_HOOK)?;
+    std::fs::rename(&tmp, &file)?;
+    let user = CONFIG_FILES
+        .iter()
+        .map(|name| svc.path.join(name))
+        .find(|p| p.is_file())
+        .map(|p| file_url(&p))
+        .unwrap_or_default();
+    let mut roots = vec![svc.path.clone()];
+    if let Some(installed) = find_package(&svc.path, "astro")
+        .and_then(|p| p.parent().and_then(Path::parent).map(Path::to_path_buf))
+    {
+        roots.retain(|r| !r.starts_with(&installed));
+        roots.insert(0, installed);
+    }
+    let roots: Vec<String> = roots
+        .iter()
+        .map(|r| r.to_string_lossy().into_owned())
+        .collect();
+    let env = vec![
+        ("WATT_ASTRO_USER_CONFIG".to_string(), user),
+        (
+            "WATT_ASTRO_ROOTS".to_string(),
+            serde_json::Value::from(roots).to_string(),
+        ),
+    ];
+    Ok((HOOK_CONFIG.to_string(), env))
+}
+
+/// `file://` URL of an absolute path (percent-encoding what a URL path cannot hold).
+fn file_url(path: &Path) -> String {
+    let mut url = String::from("file://");
+    for b in path.to_string_lossy().bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => {
+                url.push(b as char)
+            }
+            _ => url.push_str(&format!("%{b:02X}")),
+        }
+    }
+    url
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -332,6 +433,45 @@ mod tests {
         svc.application.output_directory = "out".into();
         let cmd = Astro.build_command(&svc).unwrap().unwrap();
         assert_eq!(cmd.display, "astro build --base /docs/ --outDir out");
+    }
+
+    #[test]
+    fn the_build_runs_with_watts_config_around_the_apps_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = dir.path().join("my app");
+        let svc_dir = app.join("web/site");
+        touch(&app, "node_modules/.bin/astro");
+        touch(&app, "node_modules/astro/package.json");
+        touch(&svc_dir, "astro.config.ts");
+        let svc = service(&svc_dir, Kind::Astro);
+        let cmd = Astro.build_command(&svc).unwrap().unwrap();
+        let n = cmd.argv.len();
+        assert_eq!(cmd.argv[n - 2..], ["--config", HOOK_CONFIG]);
+        let written = std::fs::read_to_string(svc_dir.join(HOOK_CONFIG)).unwrap();
+        assert!(written.contains("watt:reproducible"), "{written}");
+        let env: std::collections::BTreeMap<_, _> = cmd.env.iter().cloned().collect();
+        assert_eq!(
+            env["WATT_ASTRO_USER_CONFIG"],
+            format!(
+                "file://{}/my%20app/web/site/astro.config.ts",
+                dir.path().display()
+            )
+        );
+        // Astro is installed at the app root, which holds the service: one root to rewrite.
+        assert_eq!(
+            env["WATT_ASTRO_ROOTS"],
+            serde_json::json!([app.to_str().unwrap()]).to_string()
+        );
+    }
+
+    #[test]
+    fn an_apps_own_build_command_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut svc = service(dir.path(), Kind::Astro);
+        svc.application.commands.build = Some("npm run build".into());
+        let cmd = Astro.build_command(&svc).unwrap().unwrap();
+        assert!(!cmd.argv.iter().any(|a| a == "--config"), "{:?}", cmd.argv);
+        assert!(!dir.path().join(HOOK_CONFIG).exists());
     }
 
     #[test]
