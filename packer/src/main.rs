@@ -75,6 +75,10 @@ enum Cmd {
         /// also WATT_DOTENV=1.
         #[arg(long, env = "WATT_DOTENV")]
         dotenv: bool,
+        /// SBOM formats beside the CycloneDX one every artifact carries at sbom.cdx.json:
+        /// `spdx` adds SPDX 2.3 JSON at sbom.spdx.json.
+        #[arg(long = "sbom", value_enum, value_name = "FORMAT")]
+        sbom: Vec<SbomFormat>,
     },
     /// Show what an artifact holds: size and files per part, the largest packages, the env
     /// file keys baked in (names only).
@@ -112,6 +116,14 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SbomFormat {
+    /// CycloneDX 1.5 JSON (always written).
+    Cyclonedx,
+    /// SPDX 2.3 JSON.
+    Spdx,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -212,6 +224,7 @@ fn run(cli: Cli) -> Result<()> {
             base,
             include,
             dotenv,
+            sbom,
         } => {
             let tags = tags
                 .iter()
@@ -289,6 +302,9 @@ fn run(cli: Cli) -> Result<()> {
                     jobs,
                     include,
                     bake_dotenv: dotenv,
+                    sbom: watt_pack::sbom::Formats {
+                        spdx: sbom.contains(&SbomFormat::Spdx),
+                    },
                 },
             )?;
             if let Some(compression) = compression_archive {
