@@ -395,8 +395,9 @@ fn check_example(name: &str) {
                 !declared.contains(n) || WATT_RUNTIME.contains(&n.as_str()),
                 "{n}@{v} is declared by a service's package.json, yet `{reason}`: {o}"
             ),
-            // Named services ship their framework's output, not node_modules.
-            "framework-output" => {
+            // Named services ship their framework's output, not node_modules (or, for their
+            // own package, not their package.json).
+            "framework-output" | "service-output" => {
                 for s in o["services"].as_array().unwrap() {
                     let s = s.as_str().unwrap();
                     assert!(services.contains_key(s), "{o}");

@@ -385,6 +385,10 @@ fn run(cli: Cli) -> Result<()> {
                         "uploaded": p.uploaded.iter().map(|(d, s)| serde_json::json!({"digest": d, "size": s})).collect::<Vec<_>>(),
                         "uploadedBytes": p.uploaded.iter().map(|(_, s)| s).sum::<u64>() + p.manifest_size,
                         "skipped": p.skipped,
+                        "sbom": p.sbom.as_ref().map(|s| serde_json::json!({
+                            "reference": s.reference,
+                            "referrersTag": s.referrers_tag,
+                        })),
                     })).collect::<Vec<_>>(),
                     "layers": img.layers.iter().map(|l| serde_json::json!({
                         "name": l.name,

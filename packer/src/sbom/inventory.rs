@@ -21,6 +21,7 @@ pub struct Inventory {
     /// Artifact folder of a package → (its package.json, the services that load it).
     packages: BTreeMap<String, (PackageJson, BTreeSet<String>, bool)>,
     reach: Vec<Reach>,
+    unshipped: Vec<omitted::UnshippedService>,
 }
 
 /// What [`Inventory::finish`] needs beside the packages.
@@ -82,11 +83,18 @@ impl Inventory {
                 .insert(svc.id.clone());
         }
         let own = svc.path.join("package.json");
-        if own.is_file() {
+        let dir = crate::tree::artifact_path(crate::pack::APP_DIR, root, &svc.path)?;
+        if own.is_file() && tree.get(&format!("{dir}/package.json")).is_none() {
+            let rel = svc.path.strip_prefix(root).unwrap_or(&svc.path);
+            self.unshipped.push((
+                svc.id.clone(),
+                svc.kind.to_string(),
+                rel.to_string_lossy().into_owned(),
+            ));
+        } else if own.is_file() {
             let bytes =
                 std::fs::read(&own).with_context(|| format!("cannot read {}", own.display()))?;
             let pkg = PackageJson::parse(&bytes, &own.display().to_string())?;
-            let dir = crate::tree::artifact_path(crate::pack::APP_DIR, root, &svc.path)?;
             let e = self
                 .packages
                 .entry(dir)
@@ -128,7 +136,7 @@ impl Inventory {
             c.is_service |= is_service;
         }
         let shipped: BTreeSet<(String, Option<String>)> = npm.keys().cloned().collect();
-        let omitted = omitted::explain(cx.root, &lock, &shipped, &self.reach);
+        let omitted = omitted::explain(cx.root, &self.unshipped, &lock, &shipped, &self.reach);
 
         let stub = super::stub::stub_crates();
         let bom = Bom {

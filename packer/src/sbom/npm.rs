@@ -60,10 +60,11 @@ pub(crate) struct Locked {
     pub path: Option<String>,
 }
 
-/// name → version → what the lockfile says (the first entry of a name@version wins; they agree).
+/// (name, version) → what the lockfile says (the first entry of a name@version wins; they
+/// agree). Workspace packages may have no version.
 #[derive(Debug, Default)]
 pub(crate) struct Lockfile {
-    pub packages: BTreeMap<(String, String), Locked>,
+    pub packages: BTreeMap<(String, Option<String>), Locked>,
     /// Whether the universe of installed production packages is known (npm's lockfile lists
     /// every folder; for pnpm only hashes are read).
     pub lists_installed: bool,
@@ -117,13 +118,13 @@ impl Lockfile {
                     path.rsplit_once("node_modules/")
                         .map(|(_, n)| n.to_string())
                 });
-            let (Some(name), Some(version)) = (name, entry.get("version").and_then(Value::as_str))
-            else {
+            let Some(name) = name else {
                 continue;
             };
+            let version = entry.get("version").and_then(Value::as_str);
             let s = |k: &str| entry.get(k).and_then(Value::as_str).map(str::to_owned);
             out.packages
-                .entry((name, version.to_string()))
+                .entry((name, version.map(str::to_owned)))
                 .or_insert(Locked {
                     integrity: s("integrity"),
                     resolved: s("resolved"),
@@ -155,7 +156,7 @@ impl Lockfile {
                 .and_then(|i| i.as_str())
                 .map(str::to_owned);
             out.packages
-                .entry((name.to_string(), version.to_string()))
+                .entry((name.to_string(), Some(version.to_string())))
                 .or_insert(Locked {
                     integrity,
                     resolved: None,
@@ -167,7 +168,8 @@ impl Lockfile {
     }
 
     pub fn get(&self, name: &str, version: Option<&str>) -> Option<&Locked> {
-        self.packages.get(&(name.to_string(), version?.to_string()))
+        self.packages
+            .get(&(name.to_string(), version.map(str::to_owned)))
     }
 }
 

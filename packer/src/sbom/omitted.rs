@@ -61,6 +61,9 @@ pub enum Reason {
     FrameworkOutput,
     /// Reached only through Watt's runtime packages, which watt-stub replaces.
     WattRuntime,
+    /// A service's own package whose package.json does not ship: the service ships only its
+    /// build output (static files), or nothing (the stub serves it, like a gateway).
+    ServiceOutput,
     /// Listed only by the app root's package.json, which no service runs.
     RootOnly,
     /// No service's dependencies or imports reach it.
@@ -83,8 +86,12 @@ pub struct Omitted {
     pub why: String,
 }
 
+/// A service whose own package.json does not ship: (id, kind, folder relative to the root).
+pub(crate) type UnshippedService = (String, String, String);
+
 pub(crate) fn explain(
     root: &Path,
+    unshipped: &[UnshippedService],
     lock: &Lockfile,
     shipped: &BTreeSet<(String, Option<String>)>,
     reach: &[Reach],
@@ -94,7 +101,7 @@ pub(crate) fn explain(
         return out;
     }
     for ((name, version), locked) in &lock.packages {
-        let key = (name.clone(), Some(version.clone()));
+        let key = (name.clone(), version.clone());
         if locked.dev || shipped.contains(&key) {
             continue;
         }
@@ -108,62 +115,74 @@ pub(crate) fn explain(
         };
         let shipping = with(&|r| r.ships && r.service.is_some() && r.cut.contains(&key));
         let output = with(&|r| !r.ships && r.service.is_some() && r.cut.contains(&key));
-        let (reason, services, why) = if !root.join(&path).is_dir() {
-            (
-                Reason::NotInstalled,
-                vec![],
-                "in the lockfile but not installed (an optional dependency for another \
+        let own: Vec<&UnshippedService> = unshipped.iter().filter(|u| u.2 == path).collect();
+        let (reason, services, why) =
+            if !root.join(&path).is_dir() {
+                (
+                    Reason::NotInstalled,
+                    vec![],
+                    "in the lockfile but not installed (an optional dependency for another \
                  platform)"
-                    .to_string(),
-            )
-        } else if !shipping.is_empty() {
-            (
-                Reason::Unexplained,
-                ids(&shipping),
-                "the closure of these services holds it, yet the artifact does not".to_string(),
-            )
-        } else if !output.is_empty() {
-            let kinds: BTreeSet<&str> = output
-                .iter()
-                .filter_map(|r| r.service.as_ref().map(|(_, k)| k.as_str()))
-                .collect();
-            (
-                Reason::FrameworkOutput,
-                ids(&output),
-                format!(
-                    "a dependency of services that ship their framework's build output ({}), \
-                     which does not load it",
-                    kinds.into_iter().collect::<Vec<_>>().join(", ")
+                        .to_string(),
+                )
+            } else if !own.is_empty() {
+                (
+                    Reason::ServiceOutput,
+                    own.iter().map(|u| u.0.clone()).collect(),
+                    format!(
+                    "the package of a service ({}) that ships only its build output, or nothing \
+                     (the stub serves it), not its package.json",
+                    own.iter().map(|u| u.1.as_str()).collect::<Vec<_>>().join(", ")
                 ),
-            )
-        } else if reach.iter().any(|r| r.full.contains(&key))
-            && !reach.iter().any(|r| r.cut.contains(&key))
-        {
-            (
-                Reason::WattRuntime,
-                vec![],
-                "reached only through Watt's runtime packages, which watt-stub replaces"
-                    .to_string(),
-            )
-        } else if reach
-            .iter()
-            .any(|r| r.service.is_none() && r.cut.contains(&key))
-        {
-            (
-                Reason::RootOnly,
-                vec![],
-                "listed only by the app root's package.json, which no service runs".to_string(),
-            )
-        } else {
-            (
-                Reason::Unreached,
-                vec![],
-                "no service's dependencies or imports reach it".to_string(),
-            )
-        };
+                )
+            } else if !shipping.is_empty() {
+                (
+                    Reason::Unexplained,
+                    ids(&shipping),
+                    "the closure of these services holds it, yet the artifact does not".to_string(),
+                )
+            } else if !output.is_empty() {
+                let kinds: BTreeSet<&str> = output
+                    .iter()
+                    .filter_map(|r| r.service.as_ref().map(|(_, k)| k.as_str()))
+                    .collect();
+                (
+                    Reason::FrameworkOutput,
+                    ids(&output),
+                    format!(
+                        "a dependency of services that ship their framework's build output ({}), \
+                     which does not load it",
+                        kinds.into_iter().collect::<Vec<_>>().join(", ")
+                    ),
+                )
+            } else if reach.iter().any(|r| r.full.contains(&key))
+                && !reach.iter().any(|r| r.cut.contains(&key))
+            {
+                (
+                    Reason::WattRuntime,
+                    vec![],
+                    "reached only through Watt's runtime packages, which watt-stub replaces"
+                        .to_string(),
+                )
+            } else if reach
+                .iter()
+                .any(|r| r.service.is_none() && r.cut.contains(&key))
+            {
+                (
+                    Reason::RootOnly,
+                    vec![],
+                    "listed only by the app root's package.json, which no service runs".to_string(),
+                )
+            } else {
+                (
+                    Reason::Unreached,
+                    vec![],
+                    "no service's dependencies or imports reach it".to_string(),
+                )
+            };
         out.push(Omitted {
             name: name.clone(),
-            version: version.clone(),
+            version: version.clone().unwrap_or_default(),
             path,
             reason,
             services,
