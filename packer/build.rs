@@ -100,7 +100,7 @@ fn main() {
                 "version": version,
                 "license": p["license"],
                 // Workspace crates have no source; registry crates name theirs.
-                "registry": p["source"].as_str().map_or(false, |s| s.starts_with("registry+")),
+                "registry": p["source"].as_str().is_some_and(|s| s.starts_with("registry+")),
                 "sha256": checksums.get(&(name.to_string(), version.to_string())),
             })
         })

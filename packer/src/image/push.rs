@@ -259,9 +259,15 @@ async fn push_sbom(
         Ok((bytes, _)) => serde_json::from_slice::<serde_json::Value>(&bytes).ok(),
         Err(OciDistributionError::ImageManifestNotFoundError(_))
         | Err(OciDistributionError::ServerError { code: 404, .. }) => None,
+        // No referrers yet: the tag does not exist.
         Err(OciDistributionError::RegistryError { envelope, .. })
-            if envelope.to_string().contains("MANIFEST_UNKNOWN")
-                || envelope.to_string().contains("NOT_FOUND") =>
+            if envelope.errors.iter().any(|e| {
+                matches!(
+                    e.code,
+                    oci_client::errors::OciErrorCode::ManifestUnknown
+                        | oci_client::errors::OciErrorCode::NotFound
+                )
+            }) =>
         {
             None
         }
