@@ -7,6 +7,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . ci/setup.sh
 # podman, docker, skopeo, umoci, oci-image-tool, docker-registry for tests/image_*.rs
 bash ci/containers.sh
+# cyclonedx-python-lib, spdx-tools (PyPI) and cyclonedx-npm for tests/sbom.rs
+bash ci/sbom-tools.sh
 
 TARGET=x86_64-unknown-linux-gnu
 # Static glibc: the stub must start on any Linux, whatever libc the host or image has.

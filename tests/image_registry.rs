@@ -2,7 +2,8 @@
 //! distribution registry) on loopback with htpasswd auth: the right credentials push, and skopeo
 //! sees the digest the local layout has; a second push uploads no blob; after one source file of
 //! one service changes, only that service's application layer and the config are uploaded (plus
-//! the manifest). Wrong credentials and an unreachable registry fail before any build, saying
+//! the manifest); the image's SBOM arrives as an OCI 1.1 artifact found through the referrers
+//! tag. Wrong credentials and an unreachable registry fail before any build, saying
 //! which registry, never printing the password.
 
 #[path = "images/mod.rs"]
@@ -191,6 +192,7 @@ fn pushes_skip_what_the_registry_has_and_a_change_uploads_only_its_layer() {
         digest.as_str(),
         "skopeo sees the digest watt printed"
     );
+    check_sbom_artifact(&registry, &digest, &r1, &work.path().join("one"));
 
     let second = build_and_push(&app, &work.path().join("two"), &reference, config.path());
     assert!(second.status.success(), "{}", text(&second));
@@ -202,6 +204,7 @@ fn pushes_skip_what_the_registry_has_and_a_change_uploads_only_its_layer() {
         "a second push uploads no blob"
     );
     assert_eq!(r2["pushed"][0]["skipped"], layers + 1);
+    check_sbom_artifact(&registry, &digest, &r2, &work.path().join("two"));
     eprintln!("second push: {} bytes", r2["pushed"][0]["uploadedBytes"]);
 
     let clock = app.join("web/clock/server.js");
@@ -232,6 +235,85 @@ fn pushes_skip_what_the_registry_has_and_a_change_uploads_only_its_layer() {
         "one-file-changed push: {} bytes",
         r3["pushed"][0]["uploadedBytes"]
     );
+}
+
+/// The image's SBOM, pushed as an OCI 1.1 artifact: this registry has no referrers API, so the
+/// referrers tag `sha256-<image hex>` lists it (once, however often the image is pushed); skopeo
+/// fetches that index and the artifact manifest, whose `subject` is the image; its one layer is
+/// the `/sbom.cdx.json` of the image's manifest layer, byte for byte.
+fn check_sbom_artifact(registry: &Registry, digest: &str, result: &Value, layout: &Path) {
+    let creds = format!("{USER}:{PASSWORD}");
+    let raw = |r: String| {
+        json(&run_ok(
+            tool("skopeo")
+                .args(["inspect", "--raw", "--tls-verify=false", "--creds", &creds])
+                .arg(format!("docker://{r}")),
+        ))
+    };
+    let tag = format!("sha256-{}", digest.trim_start_matches("sha256:"));
+    let sbom = &result["pushed"][0]["sbom"];
+    assert_eq!(sbom["referrersTag"], tag.as_str(), "{result}");
+    let index = raw(format!("{}/watt/api:{tag}", registry.addr));
+    assert_eq!(
+        index["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let entries = index["manifests"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "listed once: {index}");
+    assert_eq!(entries[0]["artifactType"], "application/vnd.cyclonedx+json");
+    let artifact_digest = entries[0]["digest"].as_str().unwrap();
+    assert_eq!(
+        sbom["reference"],
+        format!("{}/watt/api@{artifact_digest}", registry.addr)
+    );
+    let artifact = raw(format!("{}/watt/api@{artifact_digest}", registry.addr));
+    assert_eq!(artifact["artifactType"], "application/vnd.cyclonedx+json");
+    assert_eq!(artifact["subject"]["digest"], digest);
+    assert_eq!(
+        artifact["subject"]["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    let layer = &artifact["layers"][0];
+    assert_eq!(layer["mediaType"], "application/vnd.cyclonedx+json");
+    let blob_url = format!(
+        "http://{}/v2/watt/api/blobs/{}",
+        registry.addr,
+        layer["digest"].as_str().unwrap()
+    );
+    let mut pushed = Vec::new();
+    std::io::Read::read_to_end(
+        &mut ureq::get(&blob_url)
+            .set("Authorization", &format!("Basic {}", base64(&creds)))
+            .call()
+            .unwrap()
+            .into_reader(),
+        &mut pushed,
+    )
+    .unwrap();
+    // The image's own copy: /sbom.cdx.json in its last (manifest) layer.
+    let index = json(&std::fs::read_to_string(layout.join("index.json")).unwrap());
+    let blob = |d: &str| {
+        layout
+            .join("blobs/sha256")
+            .join(d.trim_start_matches("sha256:"))
+    };
+    let manifest = json(
+        &std::fs::read_to_string(blob(index["manifests"][0]["digest"].as_str().unwrap())).unwrap(),
+    );
+    let last = manifest["layers"].as_array().unwrap().last().unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let inside = std::process::Command::new("tar")
+        .arg("-xzOf")
+        .arg(blob(&last))
+        .arg("sbom.cdx.json")
+        .output()
+        .unwrap();
+    assert!(inside.status.success(), "{}", text(&inside));
+    assert_eq!(pushed, inside.stdout, "the artifact is the image's SBOM");
+    let bom = json(&String::from_utf8_lossy(&pushed));
+    assert_eq!(bom["bomFormat"], "CycloneDX");
 }
 
 #[test]

@@ -20,6 +20,7 @@ pub mod k8s;
 pub mod layers;
 pub mod node_runtime;
 pub mod pack;
+pub mod sbom;
 pub mod sink;
 pub mod tree;
 pub mod verify;
@@ -40,6 +41,8 @@ pub struct BuildOptions {
     pub include: Vec<String>,
     /// `--dotenv`: bake env file values into the manifest.
     pub bake_dotenv: bool,
+    /// `--sbom spdx`: an SPDX document beside the CycloneDX one.
+    pub sbom: sbom::Formats,
 }
 
 /// Build and pack a resolved app ([`config::resolve`]). Cheap checks (node, stub) come first so
@@ -102,7 +105,9 @@ pub fn build_app(app: &config::ResolvedApp, opts: &BuildOptions) -> Result<sink:
         mtime: pack::mtime_from_env()?,
         rules: &rules,
         bake_dotenv: opts.bake_dotenv,
+        sbom: opts.sbom,
     })?;
+    sbom::write_omitted(&app.root, &packed.sbom_omitted)?;
     for line in rules
         .warnings()
         .into_iter()

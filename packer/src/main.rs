@@ -79,6 +79,10 @@ enum Cmd {
         /// same build: its extension picks the compression.
         #[arg(long, value_name = "FILE")]
         archive: Option<PathBuf>,
+        /// SBOM formats beside the CycloneDX one every artifact carries at sbom.cdx.json:
+        /// `spdx` adds SPDX 2.3 JSON at sbom.spdx.json.
+        #[arg(long = "sbom", value_enum, value_name = "FORMAT")]
+        sbom: Vec<SbomFormat>,
     },
     /// Show what an artifact holds: size and files per part, the largest packages, the env
     /// file keys baked in (names only).
@@ -116,6 +120,14 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SbomFormat {
+    /// CycloneDX 1.5 JSON (always written).
+    Cyclonedx,
+    /// SPDX 2.3 JSON.
+    Spdx,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -217,6 +229,7 @@ fn run(cli: Cli) -> Result<()> {
             include,
             dotenv,
             archive,
+            sbom,
         } => {
             let tags = tags
                 .iter()
@@ -313,6 +326,9 @@ fn run(cli: Cli) -> Result<()> {
                     jobs,
                     include,
                     bake_dotenv: dotenv,
+                    sbom: watt_pack::sbom::Formats {
+                        spdx: sbom.contains(&SbomFormat::Spdx),
+                    },
                 },
             )?;
             if let Some(compression) = compression_archive {
@@ -400,6 +416,10 @@ fn run(cli: Cli) -> Result<()> {
                         "uploaded": p.uploaded.iter().map(|(d, s)| serde_json::json!({"digest": d, "size": s})).collect::<Vec<_>>(),
                         "uploadedBytes": p.uploaded.iter().map(|(_, s)| s).sum::<u64>() + p.manifest_size,
                         "skipped": p.skipped,
+                        "sbom": p.sbom.as_ref().map(|s| serde_json::json!({
+                            "reference": s.reference,
+                            "referrersTag": s.referrers_tag,
+                        })),
                     })).collect::<Vec<_>>(),
                     "layers": img.layers.iter().map(|l| serde_json::json!({
                         "name": l.name,

@@ -24,6 +24,7 @@ use crate::exclude::{Filter, Origin, ServiceFilter, ShipRules};
 use crate::frameworks::{Package, StartPlan};
 use crate::layers::{self, Kind, Layer};
 use crate::node_runtime::NodeRuntime;
+use crate::sbom;
 use crate::sink::PackedApp;
 use crate::tree::{self, artifact_path, LinkPolicy, Tree};
 use crate::verify::{self, ServiceImports};
@@ -79,6 +80,8 @@ pub struct PackInput<'a> {
     pub rules: &'a ShipRules,
     /// `--dotenv`: bake `.env` values into the manifest.
     pub bake_dotenv: bool,
+    /// The SBOM documents beside the manifest (CycloneDX always; `--sbom spdx` adds SPDX).
+    pub sbom: sbom::Formats,
 }
 
 /// The JS files the stub loads into services, shipped at `runtime/js/<name>` so the stub can use
@@ -151,6 +154,7 @@ pub fn pack(input: PackInput<'_>) -> Result<PackedApp> {
     // Artifact path → (package, the services whose closure holds it); links likewise.
     let mut packages: BTreeMap<String, (Shipped, BTreeSet<String>)> = BTreeMap::new();
     let mut links: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
+    let mut inventory = sbom::Inventory::new();
     for (svc, package) in &input.services {
         let mut layer = Layer::new(
             format!("app-{}", svc.id),
@@ -174,19 +178,21 @@ pub fn pack(input: PackInput<'_>) -> Result<PackedApp> {
         let found = ServiceImports::scan(svc, package, root)?;
         let imported = found.packages();
         imports.push(found);
+        inventory.service_layer(svc, &layer.tree, root)?;
         app_layers.push(layer);
         services.push(manifest_service(app, svc, package, input.bake_dotenv)?);
-        if !package.ship_dependencies {
-            continue;
-        }
-        let closure = production_closure(&ClosureRequest {
+        let request = ClosureRequest {
             root,
             service_dir: &svc.path,
             extra: &package.extra_dependencies,
             exclude: &exclude,
             imported: &imported,
-        })
-        .with_context(|| {
+        };
+        inventory.reach(Some(svc), &request, package.ship_dependencies);
+        if !package.ship_dependencies {
+            continue;
+        }
+        let closure = production_closure(&request).with_context(|| {
             format!(
                 "cannot collect the production dependencies of service \"{}\"",
                 svc.id
@@ -237,6 +243,21 @@ pub fn pack(input: PackInput<'_>) -> Result<PackedApp> {
                 .insert(svc.id.clone());
         }
     }
+    // The app root's own package.json (Watt's CLI, usually): no service runs it.
+    inventory.reach(
+        None,
+        &ClosureRequest {
+            root,
+            service_dir: root,
+            extra: &[],
+            exclude: &exclude,
+            imported: &[],
+        },
+        false,
+    );
+    for (shipped, owners) in packages.values() {
+        inventory.closure_package(&shipped.dest, &shipped.source, owners)?;
+    }
     let dependency_layers = dependency_layers(packages, links, &|dest, rel, host| {
         input.rules.skips(&logical(dest, rel), host, Origin::Output)
     })?;
@@ -272,6 +293,18 @@ pub fn pack(input: PackInput<'_>) -> Result<PackedApp> {
     };
     last.tree
         .add_bytes(m::MANIFEST_FILE, manifest.to_json(), false)?;
+    let sbom = inventory.finish(&sbom::Context {
+        root,
+        app: &app.name,
+        node: input.node,
+        stub: input.stub,
+        stub_path: STUB,
+        mtime: input.mtime,
+        formats: input.sbom,
+    })?;
+    for (path, bytes) in sbom.files {
+        last.tree.add_bytes(path, bytes, false)?;
+    }
     layers.push(last);
     let layers = layers::settle(layers)?;
     let flat = layers::flatten(&layers)?;
@@ -281,6 +314,7 @@ pub fn pack(input: PackInput<'_>) -> Result<PackedApp> {
         layers,
         manifest,
         mtime: input.mtime,
+        sbom_omitted: sbom.omitted,
     })
 }
 

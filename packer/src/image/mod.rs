@@ -12,6 +12,7 @@ pub mod layout;
 pub mod pull;
 pub mod push;
 pub mod reference;
+pub mod referrers;
 
 use anyhow::{Context, Result};
 use rayon::prelude::*;
@@ -36,6 +37,8 @@ pub struct Image {
     /// The manifest's bytes (canonical JSON), what a registry receives.
     pub manifest_bytes: Vec<u8>,
     pub config_bytes: Vec<u8>,
+    /// The CycloneDX SBOM the image carries, pushed beside it as an artifact.
+    pub sbom: Option<Vec<u8>>,
 }
 
 /// A numeric `UID:GID`; Kubernetes' `runAsNonRoot` rejects user names.
@@ -87,6 +90,19 @@ pub fn os_files(user: User) -> Result<Tree> {
     t.add_bytes("etc/group", group.into_bytes(), false)?;
     t.insert("tmp", Entry::ScratchDir)?;
     Ok(t)
+}
+
+/// The CycloneDX document of the manifest layer.
+fn sbom_bytes(app: &PackedApp) -> Option<Vec<u8>> {
+    app.layers
+        .iter()
+        .find_map(|l| match l.tree.get(crate::sbom::CYCLONEDX_FILE) {
+            Some(Entry::File {
+                source: crate::tree::Source::Bytes(b),
+                ..
+            }) => Some(b.to_vec()),
+            _ => None,
+        })
 }
 
 /// Write every layer (compressed in parallel across the cores), then the config and manifest,
@@ -142,5 +158,6 @@ pub fn build(app: &PackedApp, opts: &ImageOptions, layout: &Layout) -> Result<Im
         manifest,
         manifest_bytes,
         config_bytes,
+        sbom: sbom_bytes(app),
     })
 }

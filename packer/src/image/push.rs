@@ -14,7 +14,7 @@ use oci_client::{Client, RegistryOperation};
 
 use super::layout::Layout;
 use super::reference::Reference;
-use super::{Descriptor, Image, MEDIA_MANIFEST};
+use super::{referrers, Descriptor, Image, MEDIA_INDEX, MEDIA_MANIFEST};
 
 #[derive(Debug, Clone, Default)]
 pub struct PushOptions {
@@ -30,6 +30,16 @@ pub struct Pushed {
     pub uploaded: Vec<(String, u64)>,
     pub skipped: usize,
     pub manifest_size: u64,
+    /// The SBOM attached to the image as an OCI 1.1 artifact.
+    pub sbom: Option<PushedSbom>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PushedSbom {
+    /// `REGISTRY/NAME@sha256:…` of the artifact manifest.
+    pub reference: String,
+    /// The referrers tag schema's fallback tag that lists it: `sha256-<image hex>`.
+    pub referrers_tag: String,
 }
 
 const ATTEMPTS: u32 = 4;
@@ -169,6 +179,10 @@ async fn push_one(
     .map_err(failed)
     .with_context(|| format!("cannot push the manifest of {r}"))?;
     let reference = format!("{}@{}", r.name(), image.manifest.digest);
+    let sbom = match &image.sbom {
+        Some(bytes) => Some(push_sbom(&reg, image, bytes, r).await?),
+        None => None,
+    };
     eprintln!(
         "watt: pushed {r}: {} blobs uploaded ({:.1} MB), {skipped} already there",
         uploaded.len(),
@@ -179,6 +193,102 @@ async fn push_one(
         uploaded,
         skipped,
         manifest_size: image.manifest.size,
+        sbom,
+    })
+}
+
+/// The SBOM as an artifact whose `subject` is the image just pushed, and the referrers tag
+/// listing it (see [`referrers`]): registries without the referrers API, like the CNCF
+/// distribution registry 2.x, find it only through that tag.
+async fn push_sbom(
+    reg: &Registry,
+    image: &Image,
+    sbom: &[u8],
+    r: &Reference,
+) -> Result<PushedSbom> {
+    let (registry, client) = (&reg.registry, &reg.client);
+    let push = RegistryOperation::Push;
+    let failed = |e: OciDistributionError| explain(registry, e);
+    let manifest = super::json::canonical(&referrers::sbom_manifest(sbom, &image.manifest))?;
+    let artifact = Descriptor {
+        media_type: MEDIA_MANIFEST.into(),
+        digest: super::blob::sha256(&manifest),
+        size: manifest.len() as u64,
+    };
+    for blob in [referrers::EMPTY, sbom] {
+        let digest = super::blob::sha256(blob);
+        let exists = reg
+            .call(push, || client.blob_exists(&reg.target, &digest))
+            .await
+            .map_err(failed)?;
+        if !exists {
+            let data = bytes::Bytes::copy_from_slice(blob);
+            reg.call(push, || {
+                client.push_blob(&reg.target, data.clone(), &digest)
+            })
+            .await
+            .map_err(failed)
+            .with_context(|| format!("cannot upload the SBOM blob {digest} to {registry}"))?;
+        }
+    }
+    let at = |reference: &str| {
+        oci_client::Reference::with_digest(
+            registry.clone(),
+            r.repository.clone(),
+            reference.to_string(),
+        )
+    };
+    let by_digest = at(&artifact.digest);
+    let content_type = http::HeaderValue::from_static(MEDIA_MANIFEST);
+    reg.call(push, || {
+        client.push_manifest_raw(&by_digest, manifest.clone(), content_type.clone())
+    })
+    .await
+    .map_err(failed)
+    .with_context(|| format!("cannot push the SBOM artifact of {r}"))?;
+
+    let tag = referrers::fallback_tag(&image.manifest);
+    let tagged =
+        oci_client::Reference::with_tag(registry.clone(), r.repository.clone(), tag.clone());
+    let existing = match reg
+        .call(push, || {
+            client.pull_manifest_raw(&tagged, &reg.auth, &[MEDIA_INDEX])
+        })
+        .await
+    {
+        Ok((bytes, _)) => serde_json::from_slice::<serde_json::Value>(&bytes).ok(),
+        Err(OciDistributionError::ImageManifestNotFoundError(_))
+        | Err(OciDistributionError::ServerError { code: 404, .. }) => None,
+        // No referrers yet: the tag does not exist.
+        Err(OciDistributionError::RegistryError { envelope, .. })
+            if envelope.errors.iter().any(|e| {
+                matches!(
+                    e.code,
+                    oci_client::errors::OciErrorCode::ManifestUnknown
+                        | oci_client::errors::OciErrorCode::NotFound
+                )
+            }) =>
+        {
+            None
+        }
+        Err(e) => {
+            return Err(failed(e))
+                .with_context(|| format!("cannot read the referrers tag {tag} of {r}"))
+        }
+    };
+    let index = super::json::canonical(&referrers::referrers_index(existing.as_ref(), &artifact))?;
+    let content_type = http::HeaderValue::from_static(MEDIA_INDEX);
+    reg.call(push, || {
+        client.push_manifest_raw(&tagged, index.clone(), content_type.clone())
+    })
+    .await
+    .map_err(failed)
+    .with_context(|| format!("cannot push the referrers tag {tag} of {r}"))?;
+    let reference = format!("{}@{}", r.name(), artifact.digest);
+    eprintln!("watt: pushed the SBOM {reference} (referrers tag {tag})");
+    Ok(PushedSbom {
+        reference,
+        referrers_tag: tag,
     })
 }
 

@@ -16,6 +16,8 @@ pub struct PackedApp {
     pub manifest: watt_manifest::AppManifest,
     /// The fixed timestamp every file carries (`SOURCE_DATE_EPOCH`, else a constant).
     pub mtime: u64,
+    /// Installed production packages that do not ship, each with why (see [`crate::sbom`]).
+    pub sbom_omitted: Vec<crate::sbom::Omitted>,
 }
 
 pub trait Sink {

@@ -1,0 +1,247 @@
+//! Gathers what the SBOM lists while `pack` lays the artifact out, then writes the documents.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+use sha2::{Digest, Sha256};
+
+use super::npm::{Lockfile, PackageJson};
+use super::omitted::{self, Reach};
+use super::{Bom, FileComponent, Formats, NpmComponent, Sbom};
+use crate::closure::ClosureRequest;
+use crate::config::ResolvedService;
+use crate::node_runtime::{NodeRuntime, BINARY, LIB_DIR};
+use crate::tree::{Entry, Source, Tree};
+
+/// The shipped npm packages by artifact folder, and what the closures reach, for [`Sbom`].
+#[derive(Default)]
+pub struct Inventory {
+    /// Artifact folder of a package → (its package.json, the services that load it).
+    packages: BTreeMap<String, (PackageJson, BTreeSet<String>, bool)>,
+    reach: Vec<Reach>,
+    unshipped: Vec<omitted::UnshippedService>,
+}
+
+/// What [`Inventory::finish`] needs beside the packages.
+pub struct Context<'a> {
+    pub root: &'a Path,
+    pub app: &'a str,
+    pub node: &'a NodeRuntime,
+    pub stub: &'a Path,
+    /// The artifact path of the stub.
+    pub stub_path: &'a str,
+    pub mtime: u64,
+    pub formats: Formats,
+}
+
+impl Inventory {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Packages a closure ships: (artifact folder, host folder, services).
+    pub fn closure_package(
+        &mut self,
+        dest: &str,
+        source: &Path,
+        services: &BTreeSet<String>,
+    ) -> Result<()> {
+        let path = source.join("package.json");
+        let pkg = match std::fs::read(&path) {
+            Ok(bytes) => PackageJson::parse(&bytes, &path.display().to_string())?,
+            // A folder Node resolves through its index.js: nothing to say but its name.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => PackageJson::default(),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        let entry = self
+            .packages
+            .entry(dest.to_string())
+            .or_insert_with(|| (pkg, BTreeSet::new(), false));
+        entry.1.extend(services.iter().cloned());
+        Ok(())
+    }
+
+    /// The packages a service's own layer carries in `node_modules` folders (a framework's
+    /// output that brings its own, like Next's standalone trace), and the service's own
+    /// package.json.
+    pub fn service_layer(&mut self, svc: &ResolvedService, tree: &Tree, root: &Path) -> Result<()> {
+        for (path, entry) in tree.entries() {
+            let Some(dir) = package_dir(path) else {
+                continue;
+            };
+            let Entry::File { source, .. } = entry else {
+                continue;
+            };
+            let bytes = read_source(source)?;
+            let pkg = PackageJson::parse(&bytes, path)?;
+            self.packages
+                .entry(dir.to_string())
+                .or_insert_with(|| (pkg, BTreeSet::new(), false))
+                .1
+                .insert(svc.id.clone());
+        }
+        let own = svc.path.join("package.json");
+        let dir = crate::tree::artifact_path(crate::pack::APP_DIR, root, &svc.path)?;
+        if own.is_file() && tree.get(&format!("{dir}/package.json")).is_none() {
+            let rel = svc.path.strip_prefix(root).unwrap_or(&svc.path);
+            self.unshipped.push((
+                svc.id.clone(),
+                svc.kind.to_string(),
+                rel.to_string_lossy().into_owned(),
+            ));
+        } else if own.is_file() {
+            let bytes =
+                std::fs::read(&own).with_context(|| format!("cannot read {}", own.display()))?;
+            let pkg = PackageJson::parse(&bytes, &own.display().to_string())?;
+            let e = self
+                .packages
+                .entry(dir)
+                .or_insert_with(|| (pkg, BTreeSet::new(), true));
+            e.1.insert(svc.id.clone());
+            e.2 = true;
+        }
+        Ok(())
+    }
+
+    /// What the service's dependencies reach with and without Watt's runtime packages cut
+    /// (`ships`: whether its closure ships, or only its framework's output), to explain the
+    /// packages that do not ship.
+    pub fn reach(&mut self, svc: Option<&ResolvedService>, req: &ClosureRequest<'_>, ships: bool) {
+        self.reach.push(Reach::of(svc, req, ships));
+    }
+
+    pub fn finish(self, cx: &Context<'_>) -> Result<Sbom> {
+        let lock = Lockfile::read(cx.root)?;
+        // One component per name@version, wherever it ships.
+        let mut npm: BTreeMap<(String, Option<String>), NpmComponent> = BTreeMap::new();
+        for (dir, (pkg, services, is_service)) in self.packages {
+            let name = pkg.name.clone().unwrap_or_else(|| folder_name(&dir));
+            let locked = lock.get(&name, pkg.version.as_deref());
+            let c = npm
+                .entry((name.clone(), pkg.version.clone()))
+                .or_insert_with(|| NpmComponent {
+                    name,
+                    version: pkg.version.clone(),
+                    license: pkg.license.clone(),
+                    integrity: locked.and_then(|l| l.integrity.clone()),
+                    resolved: locked.and_then(|l| l.resolved.clone()),
+                    paths: BTreeSet::new(),
+                    services: BTreeSet::new(),
+                    is_service: false,
+                });
+            c.paths.insert(dir);
+            c.services.extend(services);
+            c.is_service |= is_service;
+        }
+        let shipped: BTreeSet<(String, Option<String>)> = npm.keys().cloned().collect();
+        let omitted = omitted::explain(cx.root, &self.unshipped, &lock, &shipped, &self.reach);
+
+        let stub = super::stub::stub_crates();
+        let bom = Bom {
+            app: cx.app.to_string(),
+            timestamp: std::env::var_os("SOURCE_DATE_EPOCH").map(|_| cx.mtime),
+            mtime: cx.mtime,
+            npm: npm.into_values().collect(),
+            node: FileComponent {
+                name: "node".into(),
+                version: Some(cx.node.version.trim_start_matches('v').to_string()),
+                path: BINARY.into(),
+                sha256: sha256_file(&cx.node.binary)?,
+            },
+            libraries: cx
+                .node
+                .libraries
+                .iter()
+                .map(|(name, host)| {
+                    Ok(FileComponent {
+                        name: name.clone(),
+                        version: None,
+                        path: format!("{LIB_DIR}/{name}"),
+                        sha256: sha256_file(host)?,
+                    })
+                })
+                .collect::<Result<_>>()?,
+            stub: FileComponent {
+                name: "watt-stub".into(),
+                version: Some(stub.version.clone()),
+                path: cx.stub_path.into(),
+                sha256: sha256_file(cx.stub)?,
+            },
+            crates: stub.crates,
+        };
+        let _ = stub.license;
+        let mut files = vec![(super::CYCLONEDX_FILE, super::cyclonedx::document(&bom)?)];
+        if cx.formats.spdx {
+            files.push((super::SPDX_FILE, super::spdx::document(&bom)?));
+        }
+        Ok(Sbom { files, omitted })
+    }
+}
+
+/// `…/node_modules/<name>/package.json` or `…/node_modules/@scope/<name>/package.json` → the
+/// package's folder.
+fn package_dir(path: &str) -> Option<&str> {
+    let dir = path.strip_suffix("/package.json")?;
+    let (above, name) = dir.rsplit_once('/')?;
+    if above.ends_with("node_modules") && !name.starts_with('@') && !name.starts_with('.') {
+        return Some(dir);
+    }
+    let (above2, scope) = above.rsplit_once('/')?;
+    (above2.ends_with("node_modules") && scope.starts_with('@')).then_some(dir)
+}
+
+fn folder_name(dir: &str) -> String {
+    match dir.rsplit_once("node_modules/") {
+        Some((_, n)) => n.to_string(),
+        None => dir.rsplit('/').next().unwrap_or(dir).to_string(),
+    }
+}
+
+fn read_source(source: &Source) -> Result<Vec<u8>> {
+    match source {
+        Source::Bytes(b) => Ok(b.to_vec()),
+        Source::Path(p) => std::fs::read(p).with_context(|| format!("cannot read {}", p.display())),
+    }
+}
+
+fn sha256_file(path: &Path) -> Result<String> {
+    let mut f =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f
+            .read(&mut buf)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(super::hex(&h.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn package_folders_are_found_by_their_package_json() {
+        assert_eq!(
+            package_dir("app/web/next/.next/standalone/node_modules/next/package.json"),
+            Some("app/web/next/.next/standalone/node_modules/next")
+        );
+        assert_eq!(
+            package_dir("app/node_modules/@fastify/static/package.json"),
+            Some("app/node_modules/@fastify/static")
+        );
+        assert_eq!(
+            package_dir("app/node_modules/next/dist/esm/package.json"),
+            None
+        );
+        assert_eq!(package_dir("app/node_modules/@fastify/package.json"), None);
+        assert_eq!(package_dir("app/web/api/package.json"), None);
+    }
+}
