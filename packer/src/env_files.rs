@@ -11,7 +11,7 @@ use std::path::Path;
 
 use crate::config::{EnvFile, ResolvedApp, ResolvedService};
 use crate::pack::APP_DIR;
-use crate::tree::artifact_path;
+use crate::paths::artifact_path;
 
 /// The manifest's runtime-level fields: baked values and the run-time file's place.
 pub fn runtime_fields(app: &ResolvedApp, bake: bool) -> (BTreeMap<String, String>, Option<String>) {

@@ -20,6 +20,7 @@ pub mod k8s;
 pub mod layers;
 pub mod node_runtime;
 pub mod pack;
+pub mod paths;
 pub mod sbom;
 pub mod sink;
 pub mod tree;

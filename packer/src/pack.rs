@@ -24,9 +24,10 @@ use crate::exclude::{Filter, Origin, ServiceFilter, ShipRules};
 use crate::frameworks::{Package, StartPlan};
 use crate::layers::{self, Kind, Layer};
 use crate::node_runtime::NodeRuntime;
+use crate::paths::{self, artifact_path};
 use crate::sbom;
 use crate::sink::PackedApp;
-use crate::tree::{self, artifact_path, LinkPolicy, Tree};
+use crate::tree::{self, LinkPolicy, Tree};
 use crate::verify::{self, ServiceImports};
 
 pub const APP_DIR: &str = "app";
@@ -308,6 +309,7 @@ pub fn pack(input: PackInput<'_>) -> Result<PackedApp> {
     layers.push(last);
     let layers = layers::settle(layers)?;
     let flat = layers::flatten(&layers)?;
+    flat.check_links()?;
     check_static_assets(&flat, &manifest)?;
     verify::check(&flat, root, APP_DIR, &imports)?;
     Ok(PackedApp {
@@ -521,7 +523,7 @@ fn is_replaced(replaced: &BTreeSet<String>, dest: &str, rel: &Path) -> bool {
     !replaced.is_empty()
         && rel
             .to_str()
-            .is_some_and(|rel| replaced.contains(&tree::join(dest, rel)))
+            .is_some_and(|rel| replaced.contains(&paths::join(dest, rel)))
 }
 
 fn rel(root: &Path, path: &Path) -> Result<String> {

@@ -5,10 +5,12 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
+
+use crate::paths;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
@@ -81,7 +83,9 @@ impl Tree {
     /// Insert an entry and its parent folders. The same path added twice must mean the same
     /// thing: two services sharing a hoisted package is fine, two different files is a bug.
     pub fn insert(&mut self, path: &str, entry: Entry) -> Result<()> {
-        let path = normalize(path)?;
+        let Some(path) = paths::clean(path) else {
+            bail!("invalid artifact path {path:?}");
+        };
         let mut parent = String::new();
         for part in path.split('/').take(path.split('/').count() - 1) {
             if !parent.is_empty() {
@@ -188,7 +192,7 @@ impl Tree {
                 continue;
             }
             let host = root.join(&child_rel);
-            let child_dest = artifact_path(dest, root, &host)?;
+            let child_dest = paths::artifact_path(dest, root, &host)?;
             let meta = fs::symlink_metadata(&host)
                 .with_context(|| format!("cannot read {}", host.display()))?;
             let ft = meta.file_type();
@@ -218,6 +222,118 @@ impl Tree {
     }
 }
 
+/// Why a path of the tree leads to no entry of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unresolved {
+    /// The link at `link` points (`target`) above the artifact root or at an absolute path.
+    Escapes { link: String, target: String },
+    /// Nothing is at `path` (reached after following the links on the way).
+    Missing { path: String },
+    /// More than [`MAX_LINKS`] links in a row: a cycle.
+    Cycle,
+}
+
+/// Links followed in one resolution before it is called a cycle (Linux's `MAXSYMLINKS`).
+pub const MAX_LINKS: usize = 40;
+
+impl Tree {
+    /// `path` with every link on the way followed through the tree itself (as the kernel does
+    /// once the artifact is extracted), and what is there.
+    pub fn resolve(&self, path: &str) -> Result<(String, &Entry), Unresolved> {
+        static ROOT: Entry = Entry::Dir;
+        // Words still to walk, last first; `..` after a link applies to where the link led.
+        let mut todo: Vec<String> = path.rsplit('/').map(str::to_string).collect();
+        let mut at: Vec<String> = Vec::new();
+        let mut last_link: Option<(String, String)> = None;
+        let mut hops = 0;
+        while let Some(word) = todo.pop() {
+            match word.as_str() {
+                "" | "." => continue,
+                ".." => {
+                    if at.pop().is_none() {
+                        let (link, target) =
+                            last_link.unwrap_or_else(|| (path.to_string(), path.to_string()));
+                        return Err(Unresolved::Escapes { link, target });
+                    }
+                    continue;
+                }
+                _ => at.push(word),
+            }
+            let here = at.join("/");
+            match self.entries.get(&here) {
+                None => return Err(Unresolved::Missing { path: here }),
+                Some(Entry::Symlink { target }) => {
+                    hops += 1;
+                    if hops > MAX_LINKS {
+                        return Err(Unresolved::Cycle);
+                    }
+                    if target.starts_with('/') {
+                        return Err(Unresolved::Escapes {
+                            link: here,
+                            target: target.clone(),
+                        });
+                    }
+                    at.pop();
+                    todo.extend(target.rsplit('/').map(str::to_string));
+                    last_link = Some((here, target.clone()));
+                }
+                Some(_) => {}
+            }
+        }
+        let here = at.join("/");
+        match self.entries.get(&here) {
+            Some(entry) => Ok((here, entry)),
+            None if here.is_empty() => Ok((here, &ROOT)),
+            None => Err(Unresolved::Missing { path: here }),
+        }
+    }
+
+    /// Every link of the tree must lead, through the tree, to an entry of it: checking each
+    /// link's text alone lets a chain of in-root links leave the root, and a link to a file
+    /// that was not shipped would ship dangling. The error names every such link.
+    pub fn check_links(&self) -> Result<()> {
+        let mut broken = Vec::new();
+        for (path, entry) in &self.entries {
+            let Entry::Symlink { target } = entry else {
+                continue;
+            };
+            let why = match self.resolve(path) {
+                Ok(_) => continue,
+                Err(Unresolved::Escapes { link, .. }) if link == *path => {
+                    "which leads outside the artifact".to_string()
+                }
+                Err(Unresolved::Escapes { link, target: t }) => {
+                    format!("which leads outside the artifact through the link {link} (→ {t})")
+                }
+                Err(Unresolved::Missing { path: missing }) => format!(
+                    "but {missing} is not in the artifact (it was not shipped: left out by the \
+                     ignore rules, or not part of what a service needs)"
+                ),
+                Err(Unresolved::Cycle) => "which is a cycle of links".to_string(),
+            };
+            broken.push(format!("{path} is a symlink to {target}, {why}"));
+        }
+        if broken.is_empty() {
+            return Ok(());
+        }
+        let more = broken.len().saturating_sub(10);
+        broken.truncate(10);
+        let mut msg = format!(
+            "the artifact would hold {} symlink(s) that do not resolve inside it:\n  {}",
+            broken.len() + more,
+            broken.join("\n  ")
+        );
+        if more > 0 {
+            msg.push_str(&format!("\n  … and {more} more"));
+        }
+        msg.push_str(
+            "\nReplace each link with the files it should point to, point it at a shipped \
+             file, or ship its target (`--include`, when the ignore rules left it out)",
+        );
+        bail!(msg)
+    }
+}
+
 /// A link may stay a link only when it is relative and resolves inside `confine_to`.
 pub fn check_link(link: &Path, target: &Path, confine_to: &Path) -> Result<()> {
     if target.is_absolute() {
@@ -229,7 +345,7 @@ pub fn check_link(link: &Path, target: &Path, confine_to: &Path) -> Result<()> {
         );
     }
     let parent = link.parent().unwrap_or(Path::new(""));
-    let resolved = lexical_join(parent, target);
+    let resolved = paths::resolve(parent, target);
     if !resolved.starts_with(confine_to) {
         bail!(
             "{} is a symlink to {}, outside the app root {}; the artifact cannot carry it. \
@@ -240,58 +356,6 @@ pub fn check_link(link: &Path, target: &Path, confine_to: &Path) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// `base/rel` with `.` and `..` applied textually (no filesystem access, links not followed).
-pub fn lexical_join(base: &Path, rel: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in base.join(rel).components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
-}
-
-/// Artifact path of `host` (inside `host_root`) placed under `prefix`.
-pub fn artifact_path(prefix: &str, host_root: &Path, host: &Path) -> Result<String> {
-    let rel = host
-        .strip_prefix(host_root)
-        .with_context(|| format!("{} is not inside {}", host.display(), host_root.display()))?;
-    let mut out = prefix.to_string();
-    for c in rel.components() {
-        let Component::Normal(part) = c else {
-            bail!("unexpected path component in {}", rel.display());
-        };
-        let Some(part) = part.to_str() else {
-            bail!("{} has a name that is not UTF-8; rename it", host.display());
-        };
-        out = join(&out, part);
-    }
-    Ok(out)
-}
-
-pub fn join(a: &str, b: &str) -> String {
-    match (a.is_empty(), b.is_empty()) {
-        (true, _) => b.to_string(),
-        (_, true) => a.to_string(),
-        _ => format!("{a}/{b}"),
-    }
-}
-
-fn normalize(path: &str) -> Result<String> {
-    let parts: Vec<&str> = path
-        .split('/')
-        .filter(|p| !p.is_empty() && *p != ".")
-        .collect();
-    if parts.is_empty() || parts.contains(&"..") {
-        bail!("invalid artifact path {path:?}");
-    }
-    Ok(parts.join("/"))
 }
 
 fn is_executable(meta: &fs::Metadata) -> bool {
@@ -382,6 +446,50 @@ mod tests {
             Some(&Entry::Symlink {
                 target: "../package.json".into()
             })
+        );
+    }
+
+    #[test]
+    fn links_resolve_through_the_tree() {
+        let mut t = Tree::new();
+        t.add_bytes("app/lib/x.js", b"x".to_vec(), false).unwrap();
+        t.add_symlink("app/a", "lib").unwrap();
+        t.add_symlink("app/b", "a/x.js").unwrap();
+        assert_eq!(
+            t.resolve("app/b").map(|(p, _)| p),
+            Ok("app/lib/x.js".to_string())
+        );
+        t.check_links().unwrap();
+
+        // Each link's text stays inside (`app/web/up/../../etc` is `app/etc`), the chain does not.
+        t.add_symlink("app/web/up", "..").unwrap();
+        t.add_symlink("app/web/out", "up/../../etc").unwrap();
+        let err = t.check_links().unwrap_err().to_string();
+        assert!(
+            err.contains(
+                "app/web/out is a symlink to up/../../etc, which leads outside the artifact \
+                 through the link app/web/up (→ ..)"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_link_to_what_was_not_shipped_is_named() {
+        let mut t = Tree::new();
+        t.add_bytes("app/api/index.js", b"x".to_vec(), false)
+            .unwrap();
+        t.add_symlink("app/api/config", "../shared/config.json")
+            .unwrap();
+        t.add_symlink("app/api/loop", "loop").unwrap();
+        let err = t.check_links().unwrap_err().to_string();
+        assert!(
+            err.contains("app/api/config is a symlink to ../shared/config.json, but app/shared is not in the artifact"),
+            "{err}"
+        );
+        assert!(
+            err.contains("app/api/loop is a symlink to loop, which is a cycle"),
+            "{err}"
         );
     }
 

@@ -17,7 +17,8 @@ use serde_json::Value;
 use crate::config::ResolvedService;
 use crate::frameworks::{Package, StartPlan};
 use crate::imports::{self, BareImport, How, Reached};
-use crate::tree::{self, Entry, Source, Tree};
+use crate::paths;
+use crate::tree::{Entry, Source, Tree};
 
 /// What one service's own code loads, found before packing (the closure ships it) and checked
 /// after (it must resolve in the artifact).
@@ -169,10 +170,10 @@ pub fn check(tree: &Tree, root: &Path, app_dir: &str, services: &[ServiceImports
             );
         }
         for b in &svc.reached.bare {
-            let Ok(file) = tree::artifact_path(app_dir, root, &b.file) else {
+            let Ok(file) = paths::artifact_path(app_dir, root, &b.file) else {
                 continue;
             };
-            let dir = parent(&file);
+            let dir = paths::parent(&file);
             if let Err(why) = r.resolve(&b.specifier, dir, b.how) {
                 report(
                     b.in_try,
@@ -186,7 +187,7 @@ pub fn check(tree: &Tree, root: &Path, app_dir: &str, services: &[ServiceImports
             }
         }
         for p in &svc.preload {
-            let shipped = tree::artifact_path(app_dir, root, p)
+            let shipped = paths::artifact_path(app_dir, root, p)
                 .ok()
                 .is_some_and(|f| r.is_file(&f));
             if !shipped {
@@ -197,10 +198,10 @@ pub fn check(tree: &Tree, root: &Path, app_dir: &str, services: &[ServiceImports
             }
         }
         for b in &svc.loose {
-            let Ok(file) = tree::artifact_path(app_dir, root, &b.file) else {
+            let Ok(file) = paths::artifact_path(app_dir, root, &b.file) else {
                 continue;
             };
-            if let Err(why) = r.resolve(&b.specifier, parent(&file), b.how) {
+            if let Err(why) = r.resolve(&b.specifier, paths::parent(&file), b.how) {
                 let dev = imports::package_name(&b.specifier).is_some_and(|n| svc.dev.contains(n));
                 eprintln!(
                     "watt: warning: service \"{}\": {}:{} imports `{}`, which does not resolve \
@@ -219,7 +220,7 @@ pub fn check(tree: &Tree, root: &Path, app_dir: &str, services: &[ServiceImports
                 );
             }
         }
-        let Ok(dir) = tree::artifact_path(app_dir, root, &svc.dir) else {
+        let Ok(dir) = paths::artifact_path(app_dir, root, &svc.dir) else {
             continue;
         };
         for flag in &svc.flags {
@@ -235,7 +236,7 @@ pub fn check(tree: &Tree, root: &Path, app_dir: &str, services: &[ServiceImports
                             .to_string(),
                     )
                 } else {
-                    let p = normalize(&tree::join(&dir, rel));
+                    let p = paths::normalize(&paths::join(&dir, rel));
                     match r.real(&p) {
                         Some((_, Entry::File { .. })) => Ok(()),
                         _ => Err("no such file in the artifact".to_string()),
@@ -276,58 +277,16 @@ pub fn check(tree: &Tree, root: &Path, app_dir: &str, services: &[ServiceImports
     bail!(msg)
 }
 
-fn parent(path: &str) -> &str {
-    path.rsplit_once('/').map_or("", |(d, _)| d)
-}
-
-/// `a/b/../c` → `a/c` (artifact paths are `/`-separated and relative).
-fn normalize(path: &str) -> String {
-    let mut out: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                out.pop();
-            }
-            p => out.push(p),
-        }
-    }
-    out.join("/")
-}
-
 struct Resolver<'a> {
     tree: &'a Tree,
     /// package.json path in the tree → its JSON (`Null` when unreadable).
     manifests: BTreeMap<String, Value>,
 }
 
-const MAX_LINKS: usize = 40;
-
 impl<'a> Resolver<'a> {
     /// `path` with every link on the way followed, and what is there.
     fn real(&self, path: &str) -> Option<(String, &'a Entry)> {
-        let mut path = normalize(path);
-        let mut hops = 0;
-        'restart: loop {
-            let parts: Vec<&str> = path.split('/').collect();
-            for i in 0..parts.len() {
-                let prefix = parts[..=i].join("/");
-                if let Entry::Symlink { target } = self.tree.get(&prefix)? {
-                    hops += 1;
-                    if hops > MAX_LINKS || target.starts_with('/') {
-                        return None;
-                    }
-                    let mut next = tree::join(parent(&prefix), target);
-                    for rest in &parts[i + 1..] {
-                        next = tree::join(&next, rest);
-                    }
-                    path = normalize(&next);
-                    continue 'restart;
-                }
-            }
-            let entry = self.tree.get(&path)?;
-            return Some((path, entry));
-        }
+        self.tree.resolve(path).ok()
     }
 
     fn is_file(&self, path: &str) -> bool {
@@ -342,7 +301,7 @@ impl<'a> Resolver<'a> {
     }
 
     fn manifest(&mut self, dir: &str) -> Option<Value> {
-        let path = tree::join(dir, "package.json");
+        let path = paths::join(dir, "package.json");
         if let Some(v) = self.manifests.get(&path) {
             return (!v.is_null()).then(|| v.clone());
         }
@@ -383,7 +342,7 @@ impl<'a> Resolver<'a> {
         let mut dir = from.to_string();
         loop {
             if !dir.ends_with("/node_modules") && dir != "node_modules" {
-                let candidate = tree::join(&tree::join(&dir, "node_modules"), name);
+                let candidate = paths::join(&paths::join(&dir, "node_modules"), name);
                 if let Some(real) = self.is_dir(&candidate) {
                     let m = self.manifest(&real).unwrap_or(Value::Null);
                     return self.resolve_in_package(&real, &m, sub, how);
@@ -392,7 +351,7 @@ impl<'a> Resolver<'a> {
             if dir.is_empty() {
                 break;
             }
-            dir = parent(&dir).to_string();
+            dir = paths::parent(&dir).to_string();
         }
         Err(format!(
             "no node_modules/{name} in {} or any folder above it; the package is not shipped",
@@ -409,7 +368,7 @@ impl<'a> Resolver<'a> {
             if dir.is_empty() {
                 return None;
             }
-            dir = parent(&dir).to_string();
+            dir = paths::parent(&dir).to_string();
         }
     }
 
@@ -432,11 +391,11 @@ impl<'a> Resolver<'a> {
         }
         if sub.is_empty() {
             if let Some(main) = manifest.get("main").and_then(Value::as_str) {
-                if self.probe(&normalize(&tree::join(dir, main))) {
+                if self.probe(&paths::normalize(&paths::join(dir, main))) {
                     return Ok(());
                 }
             }
-            return if self.probe(&tree::join(dir, "index")) {
+            return if self.probe(&paths::join(dir, "index")) {
                 Ok(())
             } else {
                 Err(format!(
@@ -444,7 +403,7 @@ impl<'a> Resolver<'a> {
                 ))
             };
         }
-        let path = normalize(&format!("{dir}{sub}"));
+        let path = paths::normalize(&format!("{dir}{sub}"));
         if self.probe(&path) || self.is_file(&path) {
             Ok(())
         } else {
@@ -453,7 +412,7 @@ impl<'a> Resolver<'a> {
     }
 
     fn target_file(&self, dir: &str, target: &str) -> Result<(), String> {
-        let path = normalize(&tree::join(dir, target));
+        let path = paths::normalize(&paths::join(dir, target));
         if self.is_file(&path) {
             Ok(())
         } else {
@@ -478,7 +437,7 @@ impl<'a> Resolver<'a> {
                 .manifest(&real)
                 .and_then(|m| m.get("main").and_then(Value::as_str).map(str::to_string))
             {
-                let main = normalize(&tree::join(&real, &main));
+                let main = paths::normalize(&paths::join(&real, &main));
                 if main != real && self.probe(&main) {
                     return true;
                 }

@@ -36,7 +36,6 @@
 //! names (`node_modules`, `node_modules/.pnpm/x@1/node_modules`) are plain folders to create.
 
 mod manifest;
-mod paths;
 mod walk;
 
 use std::io;

@@ -4,8 +4,10 @@ use std::fs;
 use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 
+use crate::paths;
+
 use super::manifest::{name_path, valid_name, Manifest, Need};
-use super::{paths, Closure, ClosureError, ClosureRequest, Link, PackageDir};
+use super::{Closure, ClosureError, ClosureRequest, Link, PackageDir};
 
 /// Guards against endless nesting when placing packages copied from outside root; real trees
 /// are nowhere near this deep.
@@ -322,17 +324,22 @@ impl Layout {
                     source,
                 })?;
                 let text = paths::portable_link_text(&root, &next, &text, &real);
-                self.add_link(paths::rel(&root, &next), text)?;
+                self.add_link(paths::rel_or_whole(&root, &next), text)?;
                 cur = real;
             } else {
-                let mut dest = paths::rel(&root, &next);
+                let mut dest = paths::rel_or_whole(&root, &next);
                 dest.extend(&components[i + 1..]);
                 self.slots
-                    .insert(paths::rel(&root, &edge.found), edge.real.clone());
+                    .insert(paths::rel_or_whole(&root, &edge.found), edge.real.clone());
                 return self.add_copy(graph, &edge.name, &dest, &edge.real);
             }
         }
-        self.ship_in_place(graph, &edge.name, paths::rel(&root, &edge.found), &cur)
+        self.ship_in_place(
+            graph,
+            &edge.name,
+            paths::rel_or_whole(&root, &edge.found),
+            &cur,
+        )
     }
 
     /// Ships `real` (inside root) where it is; Node's lookups also find it at `slot`.
@@ -344,7 +351,7 @@ impl Layout {
         real: &Path,
     ) -> Result<(), ClosureError> {
         self.slots.insert(slot, real.to_path_buf());
-        let dest = paths::rel(&self.root, real);
+        let dest = paths::rel_or_whole(&self.root, real);
         self.slots.insert(dest.clone(), real.to_path_buf());
         self.add_package(graph, required_as, dest, real)?;
         self.inside.push_back(real.to_path_buf());

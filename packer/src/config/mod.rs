@@ -30,6 +30,8 @@ use runtime::RuntimeLevel;
 use services::Entry;
 use values::At;
 
+use crate::paths;
+
 /// Resolves the Watt app whose root config is in `dir`.
 pub fn resolve(dir: &Path) -> Result<ResolvedApp, ConfigError> {
     let root = services::canonical(dir)?;
@@ -141,7 +143,7 @@ fn runtime_plan(
     let envfile = values::opt_string(obj, "envfile", at("envfile"))?;
     let server = values::opt_object(obj, "server", at("server"))?;
     let runtime = RuntimeLevel::read(root, config_file, obj, envfile, server)?;
-    let external_base = values::resolve_path(
+    let external_base = paths::resolve(
         root,
         values::opt_string(
             obj,

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use super::values::{self, At};
 use super::{dotenv, ConfigError, GracefulShutdownConfig, ServerConfig};
+use crate::paths;
 
 pub struct RuntimeLevel {
     pub root: PathBuf,
@@ -40,7 +41,7 @@ impl RuntimeLevel {
         // search stops at the app root (see `dotenv`).
         let dotenv = match envfile.filter(|f| !f.is_empty()) {
             Some(name) => {
-                let path = values::resolve_path(root, name);
+                let path = paths::resolve(root, name);
                 if !path.is_file() {
                     return Err(ConfigError::EnvFileMissing {
                         path,

@@ -12,6 +12,7 @@ use super::{
     detect, dotenv, files, ApplicationBlock, Commands, ConfigError, Detection, NodeBlock,
     ResolvedService,
 };
+use crate::paths;
 
 /// One service as the runtime config declares it, before its folder is looked at.
 pub struct Entry {
@@ -33,7 +34,7 @@ impl Entry {
             (Some(path), _) => format!(
                 "{} (path {})",
                 self.origin,
-                values::resolve_path(root, values::expand_plt_root(path, root)).display()
+                paths::resolve(root, values::expand_plt_root(path, root)).display()
             ),
             (None, Some(path)) => format!("the autoloaded folder {}", path.display()),
             (None, None) => match self.fields.get("url").and_then(Value::as_str) {
@@ -120,7 +121,7 @@ fn add_autoloaded(
     let exclude = values::string_list(autoload, "exclude", at("autoload.exclude"))?;
     let mappings = values::opt_object(autoload, "mappings", at("autoload.mappings"))?;
 
-    let dir = values::resolve_path(root, values::expand_plt_root(&path, root));
+    let dir = paths::resolve(root, values::expand_plt_root(&path, root));
     let io_error = |source| ConfigError::Io {
         path: dir.clone(),
         source,
@@ -217,7 +218,7 @@ fn conflicting_source(
         if path.starts_with('{') && path.ends_with('}') {
             return None;
         }
-        if same(&values::resolve_path(root, &path), folder) {
+        if same(&paths::resolve(root, &path), folder) {
             return None;
         }
         return Some(existing.describe(root));
@@ -288,7 +289,7 @@ pub fn resolve_service(
         },
     )? {
         Some(name) if !name.is_empty() => {
-            let candidate = values::resolve_path(&path, &name);
+            let candidate = paths::resolve(&path, &name);
             if !candidate.is_file() {
                 return Err(ConfigError::ServiceConfigMissing {
                     id: entry.id.clone(),
@@ -350,7 +351,7 @@ pub fn resolve_service(
         },
     )? {
         Some(name) if !name.is_empty() => {
-            dotenv::EnvFile::read(values::resolve_path(&rt.root, name), true)?
+            dotenv::EnvFile::read(paths::resolve(&rt.root, name), true)?
         }
         _ => dotenv::EnvFile::read(path.join(".env"), false)?,
     };
@@ -444,7 +445,7 @@ fn service_folder(
         other => other,
     };
     let folder = match (declared, &entry.autoload_path) {
-        (Some(p), _) => values::resolve_path(&rt.root, p),
+        (Some(p), _) => paths::resolve(&rt.root, p),
         (None, Some(folder)) => folder.clone(),
         (None, None) => {
             let url = values::opt_string(

@@ -138,30 +138,13 @@ pub fn preload_list(
     raw.iter()
         .filter(|p| !p.trim().is_empty())
         .map(|p| {
-            let path = resolve_path(base, expand_plt_root(p, base));
+            let path = crate::paths::resolve(base, expand_plt_root(p, base));
             std::fs::canonicalize(&path).map_err(|_| ConfigError::PreloadMissing {
                 path,
                 config: at.file.to_path_buf(),
             })
         })
         .collect()
-}
-
-/// Node's `path.resolve(base, p)`: `..` and `.` are folded lexically, before the filesystem is
-/// asked, so `./x/../a` means `a` even when `x` does not exist.
-pub fn resolve_path(base: &Path, p: impl AsRef<Path>) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::new();
-    for component in base.join(p).components() {
-        match component {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
 }
 
 /// Watt sets `PLT_ROOT` to the runtime config's folder before replacing placeholders, so

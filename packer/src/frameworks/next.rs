@@ -23,7 +23,7 @@
 //!   service falls back to `next start` with its production dependencies; an `output: 'export'`
 //!   build is served by the stub as static files from `out/`.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
@@ -35,7 +35,7 @@ use super::{
     StaticAssetsPlan,
 };
 use crate::config::{Kind, ResolvedApp, ResolvedService};
-use crate::tree::lexical_join;
+use crate::paths;
 
 pub struct Next;
 
@@ -463,7 +463,7 @@ fn replace_escaping_links(
     let mut todo = vec![(standalone.to_path_buf(), PathBuf::new(), tracing_root, 0)];
     while let Some((base, dest, original_root, depth)) = todo.pop() {
         for (link, target) in links_below(&base)? {
-            let at = lexical_join(link.parent().unwrap_or(&base), &target);
+            let at = paths::resolve(link.parent().unwrap_or(&base), &target);
             if target.is_relative() && at.starts_with(&base) {
                 continue;
             }
@@ -580,7 +580,7 @@ fn next_start_package(svc: &ResolvedService, out: &BuildOutput) -> Result<Packag
             svc.path.display()
         );
     };
-    let bin = relative(&svc.path, &next.join("dist/bin/next"));
+    let bin = paths::relative(&svc.path, &next.join("dist/bin/next"));
     let mut ship = Vec::new();
     // The build output without Next's caches and traces, which production never reads.
     let mut dist: Vec<PathBuf> = std::fs::read_dir(&out.dist)
@@ -648,21 +648,6 @@ fn export_package(svc: &ResolvedService) -> Result<Package> {
         },
         static_assets: None,
     })
-}
-
-/// `to` relative to the folder `from` (both absolute, no links resolved).
-pub(super) fn relative(from: &Path, to: &Path) -> PathBuf {
-    let a: Vec<Component> = from.components().collect();
-    let b: Vec<Component> = to.components().collect();
-    let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
-    let mut out = PathBuf::new();
-    for _ in common..a.len() {
-        out.push("..");
-    }
-    for c in &b[common..] {
-        out.push(c);
-    }
-    out
 }
 
 fn base64(bytes: &[u8]) -> String {
@@ -1081,24 +1066,6 @@ mod tests {
             }
         );
         assert_eq!(p.ship, vec![app.join("out")]);
-    }
-
-    #[test]
-    fn relative_paths() {
-        assert_eq!(
-            relative(
-                Path::new("/r/web/shop"),
-                Path::new("/r/node_modules/next/dist/bin/next")
-            ),
-            PathBuf::from("../../node_modules/next/dist/bin/next")
-        );
-        assert_eq!(
-            relative(
-                Path::new("/r/web/shop"),
-                Path::new("/r/web/shop/node_modules/next")
-            ),
-            PathBuf::from("node_modules/next")
-        );
     }
 
     #[test]

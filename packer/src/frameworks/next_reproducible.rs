@@ -130,12 +130,9 @@ pub fn without_host_paths(text: &str, root: &Path, from: &Path) -> Option<String
         match (whole, end) {
             (true, Some(end)) => {
                 let abs = format!("{root_str}{}", &after[..end]);
-                let rel = super::next::relative(from, Path::new(&abs));
-                let rel = if rel.as_os_str().is_empty() {
-                    ".".to_string()
-                } else {
-                    rel.to_string_lossy().into_owned()
-                };
+                let rel = crate::paths::relative(from, Path::new(&abs))
+                    .to_string_lossy()
+                    .into_owned();
                 out.push_str(&rest[..at]);
                 out.push('"');
                 out.push_str(&rel);
