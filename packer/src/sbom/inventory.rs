@@ -83,7 +83,7 @@ impl Inventory {
                 .insert(svc.id.clone());
         }
         let own = svc.path.join("package.json");
-        let dir = crate::tree::artifact_path(crate::pack::APP_DIR, root, &svc.path)?;
+        let dir = crate::paths::artifact_path(crate::pack::APP_DIR, root, &svc.path)?;
         if own.is_file() && tree.get(&format!("{dir}/package.json")).is_none() {
             let rel = svc.path.strip_prefix(root).unwrap_or(&svc.path);
             self.unshipped.push((
