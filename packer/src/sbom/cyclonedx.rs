@@ -132,3 +132,64 @@ fn rust_crate(c: &Crate) -> Value {
     }
     v
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    pub(crate) fn bom(version: &str, timestamp: Option<u64>) -> Bom {
+        let file = |name: &str, path: &str| FileComponent {
+            name: name.into(),
+            version: Some("1".into()),
+            path: path.into(),
+            sha256: "0".repeat(64),
+        };
+        Bom {
+            app: "shop".into(),
+            timestamp,
+            mtime: 315_532_800,
+            npm: vec![NpmComponent {
+                name: "@fastify/static".into(),
+                version: Some(version.into()),
+                license: Some("SEE LICENSE IN x".into()),
+                integrity: None,
+                resolved: None,
+                paths: BTreeSet::from(["app/node_modules/@fastify/static".to_string()]),
+                services: BTreeSet::from(["api".to_string(), "web".to_string()]),
+                is_service: false,
+            }],
+            node: file("node", "runtime/lib/node"),
+            libraries: vec![],
+            stub: file("watt-stub", "watt-stub"),
+            crates: vec![],
+        }
+    }
+
+    #[test]
+    fn same_content_same_bytes_and_the_serial_follows_the_content() {
+        let a = document(&bom("8.1.0", None)).unwrap();
+        assert_eq!(a, document(&bom("8.1.0", None)).unwrap());
+        let b = document(&bom("8.1.1", None)).unwrap();
+        let serial = |d: &[u8]| serde_json::from_slice::<Value>(d).unwrap()["serialNumber"].clone();
+        assert_ne!(serial(&a), serial(&b));
+        let doc: Value = serde_json::from_slice(&a).unwrap();
+        assert!(doc["metadata"].get("timestamp").is_none());
+        let c = doc["components"][0].clone();
+        assert_eq!(c["group"], "@fastify");
+        assert_eq!(c["name"], "static");
+        assert_eq!(c["licenses"][0]["license"]["name"], "SEE LICENSE IN x");
+        let services: Vec<_> = c["properties"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["name"] == "watt:service")
+            .map(|p| p["value"].as_str().unwrap())
+            .collect();
+        assert_eq!(services, ["api", "web"]);
+        let dated: Value =
+            serde_json::from_slice(&document(&bom("8.1.0", Some(1_700_000_000))).unwrap()).unwrap();
+        assert_eq!(dated["metadata"]["timestamp"], "2023-11-14T22:13:20Z");
+    }
+}

@@ -104,6 +104,15 @@ impl Lockfile {
             out.lists_installed = false;
             return out;
         };
+        // A workspace's entry may lack `name`: the link npm made for it says it.
+        let linked: BTreeMap<&str, &str> = packages
+            .iter()
+            .filter(|(_, e)| e.get("link").and_then(Value::as_bool) == Some(true))
+            .filter_map(|(path, e)| {
+                let name = path.rsplit_once("node_modules/")?.1;
+                Some((e.get("resolved")?.as_str()?, name))
+            })
+            .collect();
         for (path, entry) in packages {
             // The root project, and the links npm puts in node_modules for workspaces (their
             // target folder has its own entry).
@@ -117,7 +126,8 @@ impl Lockfile {
                 .or_else(|| {
                     path.rsplit_once("node_modules/")
                         .map(|(_, n)| n.to_string())
-                });
+                })
+                .or_else(|| linked.get(path.as_str()).map(|n| n.to_string()));
             let Some(name) = name else {
                 continue;
             };
@@ -197,6 +207,8 @@ mod tests {
                 "": { "name": "app" },
                 "node_modules/api": { "resolved": "web/api", "link": true },
                 "web/api": { "name": "api", "version": "1.0.0" },
+                "node_modules/gw": { "resolved": "web/gw", "link": true },
+                "web/gw": { "dependencies": {} },
                 "node_modules/@fastify/static": { "version": "8.1.0", "integrity": "sha512-AA==", "resolved": "https://r/x.tgz" },
                 "node_modules/a/node_modules/ms": { "version": "2.0.0", "dev": true },
                 "node_modules/alias": { "name": "real", "version": "3.0.0" },
@@ -207,6 +219,10 @@ mod tests {
         assert_eq!(s.path.as_deref(), Some("node_modules/@fastify/static"));
         assert!(lock.get("ms", Some("2.0.0")).unwrap().dev);
         assert!(lock.get("api", Some("1.0.0")).is_some());
+        assert_eq!(
+            lock.get("gw", None).unwrap().path.as_deref(),
+            Some("web/gw")
+        );
         assert!(lock.get("real", Some("3.0.0")).is_some());
         assert!(lock.get("alias", Some("3.0.0")).is_none());
     }

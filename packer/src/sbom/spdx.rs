@@ -185,3 +185,23 @@ fn file(id: &str, f: &FileComponent, purpose: &str) -> Value {
     p["primaryPackagePurpose"] = json!(purpose);
     p
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn licenses_that_are_no_expression_become_declared_license_refs() {
+        let bom = super::super::cyclonedx::tests::bom("8.1.0", None);
+        let doc: Value = serde_json::from_slice(&document(&bom).unwrap()).unwrap();
+        let pkg = &doc["packages"][1];
+        assert_eq!(pkg["name"], "@fastify/static");
+        assert_eq!(pkg["licenseDeclared"], "LicenseRef-SEE-LICENSE-IN-x-0");
+        assert_eq!(
+            doc["hasExtractedLicensingInfos"][0]["extractedText"],
+            "SEE LICENSE IN x"
+        );
+        assert_eq!(doc["creationInfo"]["created"], "1980-01-01T00:00:00Z");
+        assert_eq!(document(&bom).unwrap(), document(&bom).unwrap());
+    }
+}
