@@ -583,6 +583,8 @@ fn a_nitro_app_runs_its_server_build_as_watts_nitro_capability_does() {
     let out = root.join("app/web/site/.output");
     assert!(out.join("server/node_modules/ms/package.json").is_file());
     assert!(out.join("public/robots.txt").is_file());
+    // Only the build date is in it, and nothing reads it at run time.
+    assert!(!out.join("nitro.json").exists(), "nitro.json shipped");
     // The build tool and the sources stay home; Nitro's output carries what its server reaches.
     assert!(
         !root.join("app/node_modules").exists(),
@@ -605,8 +607,16 @@ fn a_nitro_app_runs_its_server_build_as_watts_nitro_capability_does() {
         json_get(&format!("{base}/api/hello?name=watt")),
         json!({ "hello": "watt", "path": "/api/hello?name=watt" })
     );
-    let (status, body) = get(&format!("{base}/robots.txt"));
-    assert_eq!((status, body.as_str()), (200, "User-agent: *\nAllow: /\n"));
+    let robots = request(&format!("{base}/robots.txt"), &[]);
+    assert_eq!(
+        (robots.status, robots.text().as_str()),
+        (200, "User-agent: *\nAllow: /\n")
+    );
+    // Nitro's asset manifest says when the build copied the file; the artifact says 1980.
+    assert_eq!(
+        robots.header("last-modified"),
+        "Tue, 01 Jan 1980 00:00:00 GMT"
+    );
     let (code, left) = stub.stop(Duration::from_secs(12));
     assert_eq!(code, Some(0), "{}", stub.logs());
     assert!(left.is_empty(), "processes left behind: {left:?}");
@@ -614,6 +624,15 @@ fn a_nitro_app_runs_its_server_build_as_watts_nitro_capability_does() {
         !stub.logs().contains("exited with code"),
         "the service stopped before the stub: {}",
         stub.logs()
+    );
+
+    // Built again, the same bytes: Nitro's clock does not reach the artifact.
+    let again = work.path().join("again.tar.zst");
+    let o = build(&app, &again);
+    assert!(o.status.success(), "watt build failed\n{}", text(&o));
+    assert!(
+        std::fs::read(&archive).unwrap() == std::fs::read(&again).unwrap(),
+        "two builds of the same Nitro app differ"
     );
 }
 

@@ -13,7 +13,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
 use super::{configured_build, find_package, BuildCommand, Framework, Package, StartPlan};
@@ -74,7 +74,7 @@ impl Framework for Nitro {
         }))
     }
 
-    fn package(&self, svc: &ResolvedService, _app: &ResolvedApp) -> Result<Package> {
+    fn package(&self, svc: &ResolvedService, app: &ResolvedApp) -> Result<Package> {
         let configured = svc.config.get("vite").and_then(|v| v.get("configFile"));
         let vite = match configured {
             Some(Value::Bool(false)) => None,
@@ -109,10 +109,16 @@ impl Framework for Nitro {
              natively, as Watt's Nitro capability imports it (no @platformatic/nitro needed)",
             svc.id
         );
+        // `nitro.json` (build date, for Nitro's deploy tooling) is read by nothing at run time.
+        let server = entry.parent().unwrap_or(&out).to_path_buf();
+        let mut ship_verbatim = vec![server.clone()];
+        ship_verbatim
+            .extend(Some(out.join("public")).filter(|p| p.is_dir() && !p.starts_with(&server)));
+        let ship_as = pinned_asset_times(svc, &app.root, &server)?;
         Ok(Package {
             ship: Vec::new(),
-            ship_verbatim: vec![out],
-            ship_as: Vec::new(),
+            ship_verbatim,
+            ship_as,
             extra_dependencies: Vec::new(),
             ship_dependencies: false,
             start: StartPlan::Node {
@@ -122,6 +128,92 @@ impl Framework for Nitro {
             static_assets: None,
         })
     }
+}
+
+/// Rewritten copies in `.watt/nitro/<id>/` of the server files whose public-asset manifest
+/// holds the build's clock (`"mtime": "<when Nitro copied the file>"`, sent as
+/// Last-Modified), with the artifact's one timestamp instead, each with where it ships.
+fn pinned_asset_times(
+    svc: &ResolvedService,
+    root: &Path,
+    server: &Path,
+) -> Result<Vec<(PathBuf, PathBuf)>> {
+    let secs = crate::pack::mtime_from_env()?;
+    let stamp = humantime::format_rfc3339_millis(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs),
+    )
+    .to_string();
+    let mut files = Vec::new();
+    let mut stack = vec![server.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = std::fs::read_dir(&dir)
+            .with_context(|| format!("service \"{}\": cannot read {}", svc.id, dir.display()))?;
+        for entry in entries {
+            let entry = entry?;
+            let path = entry.path();
+            let ty = entry.file_type()?;
+            if ty.is_dir() && entry.file_name() != "node_modules" {
+                stack.push(path);
+            } else if ty.is_file() && path.extension().is_some_and(|e| e == "mjs") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let scratch = root.join(".watt/nitro").join(&svc.id);
+    let mut out = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        let Some(pinned) = pin_mtimes(&text, &stamp) else {
+            continue;
+        };
+        let rel = file.strip_prefix(server).unwrap_or(&file);
+        let copy = scratch.join(rel);
+        if let Some(parent) = copy.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::write(&copy, pinned)
+            .with_context(|| format!("cannot write {}", copy.display()))?;
+        let dest = file.strip_prefix(root).with_context(|| {
+            format!(
+                "service \"{}\": {} is outside the app root",
+                svc.id,
+                file.display()
+            )
+        })?;
+        out.push((copy, dest.to_path_buf()));
+    }
+    Ok(out)
+}
+
+/// `text` with every `"mtime": "<RFC 3339 time>"` set to `stamp`; `None` when it has none.
+fn pin_mtimes(text: &str, stamp: &str) -> Option<String> {
+    const KEY: &str = "\"mtime\": \"";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut changed = false;
+    while let Some(at) = rest.find(KEY) {
+        let value_start = at + KEY.len();
+        out.push_str(&rest[..value_start]);
+        let after = &rest[value_start..];
+        let end = after.find('"').unwrap_or(0);
+        let value = &after[..end];
+        let is_time = value.len() >= 20
+            && value.as_bytes()[4] == b'-'
+            && value.as_bytes()[10] == b'T'
+            && value.ends_with('Z');
+        if is_time {
+            out.push_str(stamp);
+            changed |= value != stamp;
+        } else {
+            out.push_str(value);
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    changed.then_some(out)
 }
 
 /// Watt's output folder (relative to the service) and entry (relative to that folder).
@@ -183,11 +275,14 @@ mod tests {
                 fastify: None
             }
         );
-        assert_eq!(p.ship_verbatim, [dir.path().join(".output")]);
+        assert_eq!(p.ship_verbatim, [dir.path().join(".output/server")]);
         assert!(!p.ship_dependencies);
         // nitro.outputDirectory and nitro.entrypoint move it.
         svc.config = json!({ "nitro": { "outputDirectory": "out", "entrypoint": "srv.mjs" } });
         touch(dir.path(), "out/srv.mjs");
+        let p = Nitro.package(&svc, &app(&svc)).unwrap();
+        assert_eq!(p.ship_verbatim, [dir.path().join("out")]);
+        touch(dir.path(), "out/public/robots.txt");
         let p = Nitro.package(&svc, &app(&svc)).unwrap();
         assert_eq!(p.ship_verbatim, [dir.path().join("out")]);
         // A Vite config means Watt's Vite flavour: not packed, and the build says so.
@@ -198,6 +293,21 @@ mod tests {
             err.contains("service \"") && err.contains("vite.config.ts"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn public_asset_times_are_the_artifacts_not_the_builds() {
+        let text = "const assets = {\n  \"/a.txt\": {\n    \"mtime\": \"2026-12-02T00:31:17.877Z\",\n    \"size\": 1\n  },\n  \"/b\": { \"mtime\": \"2026-12-02T00:31:18.000Z\" }, \"mtime\": \"x\"\n};\n";
+        let pinned = pin_mtimes(text, "1980-01-01T00:00:00.000Z").unwrap();
+        assert_eq!(
+            pinned.matches("1980-01-01T00:00:00.000Z").count(),
+            2,
+            "{pinned}"
+        );
+        assert!(!pinned.contains("2026"), "{pinned}");
+        assert!(pinned.contains("\"mtime\": \"x\""), "{pinned}");
+        assert_eq!(pin_mtimes(&pinned, "1980-01-01T00:00:00.000Z"), None);
+        assert_eq!(pin_mtimes("no assets", "1980-01-01T00:00:00.000Z"), None);
     }
 
     #[test]
