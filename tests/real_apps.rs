@@ -556,3 +556,130 @@ fn a_gateway_that_only_routes_and_a_static_site_stay_native_and_the_build_says_w
     );
     assert!(!archive.exists(), "an artifact was written");
 }
+
+/// A Nitro app (nitropack 2, node-server preset) packed and booted the way Watt's Nitro
+/// capability runs it: its server build, `.output/server/index.mjs`, imported with the stub's
+/// socket as its listener; the build output ships as Nitro traced it, and nothing else does.
+/// Not under `wattpm start`: the `@platformatic/nitro` that wattpm 3.67 loads for it is not
+/// on the npm registry.
+#[test]
+fn a_nitro_app_runs_its_server_build_as_watts_nitro_capability_does() {
+    let app = fixture("nitro", true);
+    let _ = std::fs::remove_dir_all(app.join("web/site/.output"));
+    let work = tempfile::tempdir().unwrap();
+    let archive = work.path().join("nitro.tar.zst");
+    let o = build(&app, &archive);
+    assert!(o.status.success(), "watt build failed\n{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    for line in [
+        "building site (nitro build)",
+        "service \"site\" (nitro): its Nitro server build .output/server/index.mjs runs \
+         natively, as Watt's Nitro capability imports it",
+    ] {
+        assert!(stderr.contains(line), "no `{line}` in\n{stderr}");
+    }
+    let root = work.path().join("x");
+    extract(&archive, &root);
+    let out = root.join("app/web/site/.output");
+    assert!(out.join("server/node_modules/ms/package.json").is_file());
+    assert!(out.join("public/robots.txt").is_file());
+    // Only the build date is in it, and nothing reads it at run time.
+    assert!(!out.join("nitro.json").exists(), "nitro.json shipped");
+    // The build tool and the sources stay home; Nitro's output carries what its server reaches.
+    assert!(
+        !root.join("app/node_modules").exists(),
+        "node_modules shipped"
+    );
+    assert!(
+        !root.join("app/web/site/server").exists(),
+        "the sources shipped"
+    );
+
+    let port = free_port();
+    let mut stub = boot(&root, port);
+    let base = format!("http://127.0.0.1:{port}");
+    stub.wait_ready(&format!("{base}/"), Duration::from_secs(30));
+    assert_eq!(
+        json_get(&format!("{base}/")),
+        json!({ "service": "nitro", "twoDays": 172_800_000 })
+    );
+    assert_eq!(
+        json_get(&format!("{base}/api/hello?name=watt")),
+        json!({ "hello": "watt", "path": "/api/hello?name=watt" })
+    );
+    let robots = request(&format!("{base}/robots.txt"), &[]);
+    assert_eq!(
+        (robots.status, robots.text().as_str()),
+        (200, "User-agent: *\nAllow: /\n")
+    );
+    // Nitro's asset manifest says when the build copied the file; the artifact says 1980.
+    assert_eq!(
+        robots.header("last-modified"),
+        "Tue, 01 Jan 1980 00:00:00 GMT"
+    );
+    let (code, left) = stub.stop(Duration::from_secs(12));
+    assert_eq!(code, Some(0), "{}", stub.logs());
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+    assert!(
+        !stub.logs().contains("exited with code"),
+        "the service stopped before the stub: {}",
+        stub.logs()
+    );
+
+    // Built again, the same bytes: Nitro's clock does not reach the artifact.
+    let again = work.path().join("again.tar.zst");
+    let o = build(&app, &again);
+    assert!(o.status.success(), "watt build failed\n{}", text(&o));
+    assert!(
+        std::fs::read(&archive).unwrap() == std::fs::read(&again).unwrap(),
+        "two builds of the same Nitro app differ"
+    );
+}
+
+/// Nuxt and TanStack Start run under Watt through `@platformatic/nuxt` / `@platformatic/tanstack`,
+/// which the npm registry does not have: the build fails before building anything, naming the
+/// service and its kind, and writes nothing.
+#[test]
+fn nuxt_and_tanstack_services_fail_the_build_naming_service_and_kind() {
+    for (id, dependency, kind) in [
+        ("shop", "nuxt", "nuxt"),
+        ("board", "@tanstack/react-start", "tanstack"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let app = dir.path().join("app");
+        let package = format!(
+            r#"{{ "name": "{id}", "private": true, "scripts": {{ "build": "touch built" }},
+                 "dependencies": {{ "{dependency}": "*" }} }}"#
+        );
+        write_app(
+            &app,
+            &[
+                (
+                    "watt.json",
+                    r#"{ "$schema": "https://schemas.platformatic.dev/wattpm/3.67.0.json",
+                         "autoload": { "path": "web" }, "entrypoint": "api" }"#,
+                ),
+                ("web/api/index.js", "import 'node:http'\n"),
+                (&format!("web/{id}/package.json"), &package),
+            ],
+        );
+        let archive = dir.path().join("out.tar.zst");
+        let o = build(&app, &archive);
+        assert!(!o.status.success(), "the build passed\n{}", text(&o));
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        let want = format!(
+            "service \"{id}\" is a {kind} application, which watt cannot pack yet: Watt runs it \
+             through @platformatic/{kind}, which is not on the npm registry"
+        );
+        assert!(stderr.contains(&want), "no `{want}` in\n{stderr}");
+        assert!(
+            !app.join(format!("web/{id}/built")).exists(),
+            "it was built"
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "wrote output"
+        );
+    }
+}

@@ -9,6 +9,7 @@ mod gateway;
 mod nest;
 mod next;
 mod next_reproducible;
+mod nitro;
 mod node;
 mod output;
 mod react_router;
@@ -168,18 +169,32 @@ static FRAMEWORKS: &[&dyn Framework] = &[
     &astro::Astro,
     &vite::Vite,
     &react_router::ReactRouter,
+    &nitro::Nitro,
 ];
 
 /// The framework module for a service, or an error saying the kind is not supported yet.
 pub fn for_service(svc: &ResolvedService) -> Result<&'static dyn Framework> {
     match FRAMEWORKS.iter().find(|f| f.handles(svc.kind)) {
         Some(f) => Ok(*f),
-        None => bail!(
-            "service \"{}\" is a {} application, which watt cannot pack yet \
-             (supported: node, service, gateway, db, nest, next, astro, vite, react-router, remix)",
-            svc.id,
-            svc.kind
-        ),
+        None => {
+            // Watt runs these through a capability package the npm registry does not have, so
+            // there is none to ship, and the stub does not do its work natively yet.
+            let why = match svc.kind {
+                Kind::Nuxt | Kind::Tanstack => format!(
+                    ": Watt runs it through @platformatic/{}, which is not on the npm registry \
+                     and which watt does not replace natively yet",
+                    svc.kind
+                ),
+                _ => String::new(),
+            };
+            bail!(
+                "service \"{}\" is a {} application, which watt cannot pack yet{why} \
+                 (supported: node, service, gateway, db, nest, next, astro, vite, react-router, \
+                 remix, nitro)",
+                svc.id,
+                svc.kind
+            )
+        }
     }
 }
 

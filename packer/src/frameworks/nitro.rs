@@ -1,0 +1,334 @@
+//! Nitro (`nitropack` 2, `nitro` 3) the way Watt's Nitro capability runs it in production
+//! (packages/nitro/lib/capability.js `#startProduction`): it imports the node-server build,
+//! `<nitro.outputDirectory | application.outputDirectory | .output>/<nitro.entrypoint |
+//! server/index.mjs>`, and serves with the server that file listens with; it builds with
+//! `application.commands.build`, else the Nitro CLI's `build`, with `NITRO_APP_BASE_URL` set to
+//! the base path.
+//!
+//! Watt's own `@platformatic/nitro` is not on the npm registry (wattpm 3.67 names it, every
+//! version answers 404), so there is no capability package to ship: the stub does what it does,
+//! natively. The entry runs as a node process whose `listen()` the launcher redirects, and the
+//! output ships as it is: Nitro traces the dependencies its server reaches into
+//! `server/node_modules`, so the service's own dependencies do not ship.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+use super::{configured_build, find_package, BuildCommand, Framework, Package, StartPlan};
+use crate::config::{Kind, ResolvedApp, ResolvedService};
+
+pub struct Nitro;
+
+/// The packages Watt looks for, in its order (`resolveNitroPackage`).
+const PACKAGES: &[&str] = &["nitro", "nitropack"];
+
+/// Watt runs an app with a Vite config through `NitroViteCapability` (Nitro as a Vite plugin).
+const VITE_CONFIGS: &[&str] = &[
+    "vite.config.js",
+    "vite.config.mjs",
+    "vite.config.cjs",
+    "vite.config.ts",
+    "vite.config.mts",
+    "vite.config.cts",
+];
+
+impl Framework for Nitro {
+    fn name(&self) -> &'static str {
+        "nitro"
+    }
+
+    fn handles(&self, kind: Kind) -> bool {
+        kind == Kind::Nitro
+    }
+
+    fn build_command(&self, svc: &ResolvedService) -> Result<Option<BuildCommand>> {
+        let base = svc
+            .application
+            .base_path
+            .clone()
+            .unwrap_or_else(|| "/".into());
+        let env = vec![("NITRO_APP_BASE_URL".to_string(), base)];
+        if let Some(mut cmd) = configured_build(svc) {
+            cmd.env = env;
+            return Ok(Some(cmd));
+        }
+        let Some(dir) = nitro_package(svc) else {
+            bail!(
+                "service \"{}\" is a nitro application but neither `nitro` nor `nitropack` \
+                 resolves from {}; install the app's dependencies, or set \
+                 application.commands.build",
+                svc.id,
+                svc.path.display()
+            );
+        };
+        Ok(Some(BuildCommand {
+            display: "nitro build".into(),
+            argv: vec![
+                "node".into(),
+                dir.join("dist/cli/index.mjs").display().to_string(),
+                "build".into(),
+            ],
+            env,
+        }))
+    }
+
+    fn package(&self, svc: &ResolvedService, app: &ResolvedApp) -> Result<Package> {
+        let configured = svc.config.get("vite").and_then(|v| v.get("configFile"));
+        let vite = match configured {
+            Some(Value::Bool(false)) => None,
+            Some(Value::String(f)) => Some(f.clone()).filter(|f| svc.path.join(f).is_file()),
+            _ => VITE_CONFIGS
+                .iter()
+                .find(|f| svc.path.join(f).is_file())
+                .map(|f| f.to_string()),
+        };
+        if let Some(file) = vite {
+            bail!(
+                "service \"{}\" is a nitro application built with Vite ({file}): Watt runs it \
+                 through its Vite capability, which watt cannot pack yet; build it with the \
+                 Nitro CLI (no Vite config), or set application.commands.production",
+                svc.id
+            );
+        }
+        let (out_rel, entry_rel) = output(svc);
+        let out = svc.path.join(&out_rel);
+        let entry = out.join(&entry_rel);
+        if !entry.is_file() {
+            bail!(
+                "service \"{}\": the Nitro server {} is not there after the build; build it \
+                 with the node-server preset (Nitro's default) into {out_rel}/, or set \
+                 nitro.outputDirectory / nitro.entrypoint to where it is",
+                svc.id,
+                entry.display()
+            );
+        }
+        eprintln!(
+            "watt: service \"{}\" (nitro): its Nitro server build {out_rel}/{entry_rel} runs \
+             natively, as Watt's Nitro capability imports it (no @platformatic/nitro needed)",
+            svc.id
+        );
+        // `nitro.json` (build date, for Nitro's deploy tooling) is read by nothing at run time.
+        let server = entry.parent().unwrap_or(&out).to_path_buf();
+        let mut ship_verbatim = vec![server.clone()];
+        ship_verbatim
+            .extend(Some(out.join("public")).filter(|p| p.is_dir() && !p.starts_with(&server)));
+        let ship_as = pinned_asset_times(svc, &app.root, &server)?;
+        Ok(Package {
+            ship: Vec::new(),
+            ship_verbatim,
+            ship_as,
+            extra_dependencies: Vec::new(),
+            ship_dependencies: false,
+            start: StartPlan::Node {
+                entry,
+                fastify: None,
+            },
+            static_assets: None,
+        })
+    }
+}
+
+/// Rewritten copies in `.watt/nitro/<id>/` of the server files whose public-asset manifest
+/// holds the build's clock (`"mtime": "<when Nitro copied the file>"`, sent as
+/// Last-Modified), with the artifact's one timestamp instead, each with where it ships.
+fn pinned_asset_times(
+    svc: &ResolvedService,
+    root: &Path,
+    server: &Path,
+) -> Result<Vec<(PathBuf, PathBuf)>> {
+    let secs = crate::pack::mtime_from_env()?;
+    let stamp = humantime::format_rfc3339_millis(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs),
+    )
+    .to_string();
+    let mut files = Vec::new();
+    let mut stack = vec![server.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = std::fs::read_dir(&dir)
+            .with_context(|| format!("service \"{}\": cannot read {}", svc.id, dir.display()))?;
+        for entry in entries {
+            let entry = entry?;
+            let path = entry.path();
+            let ty = entry.file_type()?;
+            if ty.is_dir() && entry.file_name() != "node_modules" {
+                stack.push(path);
+            } else if ty.is_file() && path.extension().is_some_and(|e| e == "mjs") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let scratch = root.join(".watt/nitro").join(&svc.id);
+    let mut out = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        let Some(pinned) = pin_mtimes(&text, &stamp) else {
+            continue;
+        };
+        let rel = file.strip_prefix(server).unwrap_or(&file);
+        let copy = scratch.join(rel);
+        if let Some(parent) = copy.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::write(&copy, pinned)
+            .with_context(|| format!("cannot write {}", copy.display()))?;
+        let dest = file.strip_prefix(root).with_context(|| {
+            format!(
+                "service \"{}\": {} is outside the app root",
+                svc.id,
+                file.display()
+            )
+        })?;
+        out.push((copy, dest.to_path_buf()));
+    }
+    Ok(out)
+}
+
+/// `text` with every `"mtime": "<RFC 3339 time>"` set to `stamp`; `None` when it has none.
+fn pin_mtimes(text: &str, stamp: &str) -> Option<String> {
+    const KEY: &str = "\"mtime\": \"";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut changed = false;
+    while let Some(at) = rest.find(KEY) {
+        let value_start = at + KEY.len();
+        out.push_str(&rest[..value_start]);
+        let after = &rest[value_start..];
+        let end = after.find('"').unwrap_or(0);
+        let value = &after[..end];
+        let is_time = value.len() >= 20
+            && value.as_bytes()[4] == b'-'
+            && value.as_bytes()[10] == b'T'
+            && value.ends_with('Z');
+        if is_time {
+            out.push_str(stamp);
+            changed |= value != stamp;
+        } else {
+            out.push_str(value);
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    changed.then_some(out)
+}
+
+/// Watt's output folder (relative to the service) and entry (relative to that folder).
+fn output(svc: &ResolvedService) -> (String, String) {
+    let text = |ptr: &str| {
+        svc.config
+            .pointer(ptr)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let out = text("/nitro/outputDirectory")
+        .or_else(|| text("/application/outputDirectory"))
+        .unwrap_or_else(|| ".output".into());
+    let entry = text("/nitro/entrypoint").unwrap_or_else(|| "server/index.mjs".into());
+    (out, entry)
+}
+
+/// The Nitro package: the ones package.json declares first, as Watt does, else either.
+fn nitro_package(svc: &ResolvedService) -> Option<PathBuf> {
+    let declared: Vec<&str> = PACKAGES
+        .iter()
+        .copied()
+        .filter(|name| {
+            ["dependencies", "devDependencies"]
+                .iter()
+                .any(|k| svc.package_json.get(k).and_then(|d| d.get(name)).is_some())
+        })
+        .collect();
+    let names = if declared.is_empty() {
+        PACKAGES.to_vec()
+    } else {
+        declared
+    };
+    names
+        .iter()
+        .find_map(|n| find_package(Path::new(&svc.path), n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::output::testing::{app, service, touch};
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_node_server_build_runs_as_watt_imports_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut svc = service(dir.path(), Kind::Nitro);
+        // Not built: the error names the file Watt would import.
+        let err = Nitro.package(&svc, &app(&svc)).unwrap_err().to_string();
+        assert!(err.contains(".output/server/index.mjs"), "{err}");
+        touch(dir.path(), ".output/server/index.mjs");
+        let p = Nitro.package(&svc, &app(&svc)).unwrap();
+        assert_eq!(
+            p.start,
+            StartPlan::Node {
+                entry: dir.path().join(".output/server/index.mjs"),
+                fastify: None
+            }
+        );
+        assert_eq!(p.ship_verbatim, [dir.path().join(".output/server")]);
+        assert!(!p.ship_dependencies);
+        // nitro.outputDirectory and nitro.entrypoint move it.
+        svc.config = json!({ "nitro": { "outputDirectory": "out", "entrypoint": "srv.mjs" } });
+        touch(dir.path(), "out/srv.mjs");
+        let p = Nitro.package(&svc, &app(&svc)).unwrap();
+        assert_eq!(p.ship_verbatim, [dir.path().join("out")]);
+        touch(dir.path(), "out/public/robots.txt");
+        let p = Nitro.package(&svc, &app(&svc)).unwrap();
+        assert_eq!(p.ship_verbatim, [dir.path().join("out")]);
+        // A Vite config means Watt's Vite flavour: not packed, and the build says so.
+        svc.config = Value::Null;
+        touch(dir.path(), "vite.config.ts");
+        let err = Nitro.package(&svc, &app(&svc)).unwrap_err().to_string();
+        assert!(
+            err.contains("service \"") && err.contains("vite.config.ts"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn public_asset_times_are_the_artifacts_not_the_builds() {
+        let text = "const assets = {\n  \"/a.txt\": {\n    \"mtime\": \"2026-12-02T00:31:17.877Z\",\n    \"size\": 1\n  },\n  \"/b\": { \"mtime\": \"2026-12-02T00:31:18.000Z\" }, \"mtime\": \"x\"\n};\n";
+        let pinned = pin_mtimes(text, "1980-01-01T00:00:00.000Z").unwrap();
+        assert_eq!(
+            pinned.matches("1980-01-01T00:00:00.000Z").count(),
+            2,
+            "{pinned}"
+        );
+        assert!(!pinned.contains("2026"), "{pinned}");
+        assert!(pinned.contains("\"mtime\": \"x\""), "{pinned}");
+        assert_eq!(pin_mtimes(&pinned, "1980-01-01T00:00:00.000Z"), None);
+        assert_eq!(pin_mtimes("no assets", "1980-01-01T00:00:00.000Z"), None);
+    }
+
+    #[test]
+    fn without_commands_build_the_declared_nitro_cli_builds_with_the_base_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut svc = service(dir.path(), Kind::Nitro);
+        let err = Nitro.build_command(&svc).unwrap_err().to_string();
+        assert!(err.contains("neither `nitro` nor `nitropack`"), "{err}");
+        touch(dir.path(), "node_modules/nitro/package.json");
+        touch(dir.path(), "node_modules/nitropack/package.json");
+        svc.package_json = json!({ "devDependencies": { "nitropack": "2.13.6" } });
+        svc.application.base_path = Some("/shop".into());
+        let cmd = Nitro.build_command(&svc).unwrap().unwrap();
+        assert!(
+            cmd.argv[1].ends_with("node_modules/nitropack/dist/cli/index.mjs"),
+            "{:?}",
+            cmd.argv
+        );
+        assert_eq!(
+            cmd.env,
+            [("NITRO_APP_BASE_URL".to_string(), "/shop".to_string())]
+        );
+    }
+}
