@@ -75,15 +75,24 @@ enum Cmd {
         /// also WATT_DOTENV=1.
         #[arg(long, env = "WATT_DOTENV")]
         dotenv: bool,
+        /// Build and pack in memory and print what would ship (as `watt inspect`; --json for
+        /// JSON), writing no artifact.
+        #[arg(long)]
+        dry_run: bool,
     },
-    /// Show what an artifact holds: size and files per part, the largest packages, the env
-    /// file keys baked in (names only).
+    /// Show what an artifact holds: size and files per part and per layer, the largest
+    /// packages, the SBOM summary, the env file keys baked in (names only), what the ignore
+    /// rules left out.
     Inspect {
-        /// An archive written by `watt build` (.tar.zst, .tar.gz, .tar).
-        archive: PathBuf,
+        /// An archive written by `watt build` (.tar.zst, .tar.gz, .tar), an OCI layout folder,
+        /// an oci-archive, or a registry reference (credentials as for --push).
+        artifact: String,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Talk plain HTTP to the registry (loopback test registries).
+        #[arg(long)]
+        insecure: bool,
     },
     /// Write Kubernetes manifests (Deployment, Service) for the app's image.
     K8s {
@@ -135,17 +144,22 @@ fn main() -> ExitCode {
     }
 }
 
+fn print_report(report: &watt_pack::inspect::Report, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        print!("{}", report.to_text());
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Cmd::Inspect { archive, json } => {
-            let report = watt_pack::inspect::inspect(&archive)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                print!("{}", report.to_text());
-            }
-            Ok(())
-        }
+        Cmd::Inspect {
+            artifact,
+            json,
+            insecure,
+        } => print_report(&watt_pack::inspect::inspect(&artifact, insecure)?, json),
         Cmd::K8s {
             dir,
             image,
@@ -212,6 +226,7 @@ fn run(cli: Cli) -> Result<()> {
             base,
             include,
             dotenv,
+            dry_run,
         } => {
             let tags = tags
                 .iter()
@@ -250,6 +265,21 @@ fn run(cli: Cli) -> Result<()> {
             }
             let started = std::time::Instant::now();
             let app = watt_pack::config::resolve(&dir)?;
+            let jobs =
+                jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+            let options = watt_pack::BuildOptions {
+                node,
+                stub,
+                jobs,
+                include,
+                bake_dotenv: dotenv,
+                private_tmp: dry_run,
+            };
+            if dry_run {
+                let packed = watt_pack::build_app(&app, &options)?;
+                let report = watt_pack::inspect::packed(&packed, &app.root)?;
+                return print_report(&report, json);
+            }
             let output = output.unwrap_or_else(|| default_output(&app, format));
             let compression_archive = match format {
                 Format::Archive => match Compression::from_path(&output) {
@@ -279,18 +309,7 @@ fn run(cli: Cli) -> Result<()> {
             let base = base
                 .map(|b| image::base::open(&b, scratch.path(), insecure))
                 .transpose()?;
-            let jobs =
-                jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-            let packed = watt_pack::build_app(
-                &app,
-                &watt_pack::BuildOptions {
-                    node,
-                    stub,
-                    jobs,
-                    include,
-                    bake_dotenv: dotenv,
-                },
-            )?;
+            let packed = watt_pack::build_app(&app, &options)?;
             if let Some(compression) = compression_archive {
                 let sink = ArchiveSink {
                     path: output,

@@ -391,7 +391,6 @@ fn reproducible_copies(
             replace(file, clean)?;
         }
     }
-    drop(replace);
     Ok(replaced)
 }
 
