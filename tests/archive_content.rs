@@ -560,3 +560,14 @@ fn a_route_whose_upstream_crashed_fails_fast_naming_it_then_comes_back() {
     let (_, left) = stub.stop(Duration::from_secs(15));
     assert!(left.is_empty(), "processes left behind: {left:?}");
 }
+
+/// `watt inspect --json` on this archive: the parts add up to what extracting it gives, and
+/// the largest packages are what `du` finds in their folders. (The gateway runs inside the
+/// stub: it ships no files of its own.)
+#[test]
+fn inspect_adds_up_to_the_extracted_tree() {
+    assert_inspect_matches_du(
+        &built_example("content"),
+        &["api", "docs", "mw", "rrspa", "shop", "site", "spa"],
+    );
+}

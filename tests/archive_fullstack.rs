@@ -535,3 +535,14 @@ fn next_standalone_from_a_pnpm_workspace_boots() {
     assert_eq!(status, 200, "{js}");
     assert!(ct.contains("javascript"), "{js} served as {ct}");
 }
+
+/// `watt inspect --json` on this archive: the parts add up to what extracting it gives, and
+/// the largest packages are what `du` finds in their folders. (The gateway runs inside the
+/// stub: it ships no files of its own.)
+#[test]
+fn inspect_adds_up_to_the_extracted_tree() {
+    assert_inspect_matches_du(
+        &built_example("fullstack"),
+        &["api", "legacy", "storefront"],
+    );
+}

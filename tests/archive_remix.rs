@@ -202,3 +202,10 @@ fn loader_and_action_reach_the_api_and_assets_come_from_the_stub() {
     assert_eq!(code, Some(0), "{}", stub.logs());
     assert!(left.is_empty(), "processes left behind: {left:?}");
 }
+
+/// `watt inspect --json` on this archive: the parts add up to what extracting it gives, and
+/// the largest packages are what `du` finds in their folders.
+#[test]
+fn inspect_adds_up_to_the_extracted_tree() {
+    assert_inspect_matches_du(&built_example("remix"), &["api", "app"]);
+}

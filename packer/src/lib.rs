@@ -44,6 +44,9 @@ pub struct BuildOptions {
     pub bake_dotenv: bool,
     /// `--sbom spdx`: an SPDX document beside the CycloneDX one.
     pub sbom: sbom::Formats,
+    /// `--dry-run`: builds get a private `TMPDIR`, removed afterwards, so what they cache there
+    /// (node's compile cache, bundlers' scratch files) does not outlive the run.
+    pub private_tmp: bool,
 }
 
 /// Build and pack a resolved app ([`config::resolve`]). Cheap checks (node, stub) come first so
@@ -69,10 +72,21 @@ pub fn build_app(app: &config::ResolvedApp, opts: &BuildOptions) -> Result<sink:
         node.version
     );
 
+    let tmp = opts
+        .private_tmp
+        .then(|| tempfile::Builder::new().prefix("watt-build-").tempdir())
+        .transpose()
+        .context("cannot create a temporary folder for the builds")?;
     let mut jobs = Vec::new();
     for (svc, fw) in &frameworks {
         if let Some(mut command) = fw.build_command(svc)? {
             globals::apply(&mut command, app, svc);
+            if let Some(tmp) = &tmp {
+                for var in ["TMPDIR", "TMP", "TEMP"] {
+                    let dir = tmp.path().to_string_lossy().into_owned();
+                    command.env.push((var.to_string(), dir));
+                }
+            }
             jobs.push(build::BuildJob {
                 id: svc.id.clone(),
                 dir: svc.path.clone(),
@@ -85,6 +99,7 @@ pub fn build_app(app: &config::ResolvedApp, opts: &BuildOptions) -> Result<sink:
         }
     }
     build::run_builds(jobs, &build::log_dir(&app.root), opts.jobs)?;
+    drop(tmp);
 
     let services = frameworks
         .iter()

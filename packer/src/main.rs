@@ -83,15 +83,24 @@ enum Cmd {
         /// `spdx` adds SPDX 2.3 JSON at sbom.spdx.json.
         #[arg(long = "sbom", value_enum, value_name = "FORMAT")]
         sbom: Vec<SbomFormat>,
+        /// Build and pack in memory and print what would ship (as `watt inspect`; --json for
+        /// JSON), writing no artifact.
+        #[arg(long)]
+        dry_run: bool,
     },
-    /// Show what an artifact holds: size and files per part, the largest packages, the env
-    /// file keys baked in (names only).
+    /// Show what an artifact holds: size and files per part and per layer, the largest
+    /// packages, the SBOM summary, the env file keys baked in (names only), what the ignore
+    /// rules left out.
     Inspect {
-        /// An archive written by `watt build` (.tar.zst, .tar.gz, .tar).
-        archive: PathBuf,
+        /// An archive written by `watt build` (.tar.zst, .tar.gz, .tar), an OCI layout folder,
+        /// an oci-archive, or a registry reference (credentials as for --push).
+        artifact: String,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Talk plain HTTP to the registry (loopback test registries).
+        #[arg(long)]
+        insecure: bool,
     },
     /// Write Kubernetes manifests (Deployment, Service) for the app's image.
     K8s {
@@ -151,17 +160,22 @@ fn main() -> ExitCode {
     }
 }
 
+fn print_report(report: &watt_pack::inspect::Report, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        print!("{}", report.to_text());
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Cmd::Inspect { archive, json } => {
-            let report = watt_pack::inspect::inspect(&archive)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                print!("{}", report.to_text());
-            }
-            Ok(())
-        }
+        Cmd::Inspect {
+            artifact,
+            json,
+            insecure,
+        } => print_report(&watt_pack::inspect::inspect(&artifact, insecure)?, json),
         Cmd::K8s {
             dir,
             image,
@@ -230,6 +244,7 @@ fn run(cli: Cli) -> Result<()> {
             dotenv,
             archive,
             sbom,
+            dry_run,
         } => {
             let tags = tags
                 .iter()
@@ -268,6 +283,24 @@ fn run(cli: Cli) -> Result<()> {
             }
             let started = std::time::Instant::now();
             let app = watt_pack::config::resolve(&dir)?;
+            let jobs =
+                jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+            let options = watt_pack::BuildOptions {
+                node,
+                stub,
+                jobs,
+                include,
+                bake_dotenv: dotenv,
+                private_tmp: dry_run,
+                sbom: watt_pack::sbom::Formats {
+                    spdx: sbom.contains(&SbomFormat::Spdx),
+                },
+            };
+            if dry_run {
+                let packed = watt_pack::build_app(&app, &options)?;
+                let report = watt_pack::inspect::packed(&packed, &app.root)?;
+                return print_report(&report, json);
+            }
             let output = output.unwrap_or_else(|| default_output(&app, format));
             let compression_archive = match format {
                 Format::Archive => match Compression::from_path(&output) {
@@ -316,21 +349,7 @@ fn run(cli: Cli) -> Result<()> {
             let base = base
                 .map(|b| image::base::open(&b, scratch.path(), insecure))
                 .transpose()?;
-            let jobs =
-                jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-            let packed = watt_pack::build_app(
-                &app,
-                &watt_pack::BuildOptions {
-                    node,
-                    stub,
-                    jobs,
-                    include,
-                    bake_dotenv: dotenv,
-                    sbom: watt_pack::sbom::Formats {
-                        spdx: sbom.contains(&SbomFormat::Spdx),
-                    },
-                },
-            )?;
+            let packed = watt_pack::build_app(&app, &options)?;
             if let Some(compression) = compression_archive {
                 let sink = ArchiveSink {
                     path: output,

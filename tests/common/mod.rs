@@ -439,3 +439,131 @@ pub fn wattpm(app: &Path) -> Command {
     cmd.current_dir(app).env("PATH", path).stdin(Stdio::null());
     cmd
 }
+
+/// `watt inspect --json TARGET [extra…]`: the report as JSON.
+pub fn inspect_json(target: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["inspect", "--json", target];
+    args.extend(extra);
+    let o = watt(&args, &repo());
+    assert!(o.status.success(), "{}", text(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// (bytes, regular files) below `dir`, links not followed: what `du -b` counts for files;
+/// `nested: false` leaves out `node_modules` folders inside (packages nested in a package,
+/// which inspect counts as their own).
+pub fn du(dir: &Path, nested: bool) -> (u64, u64) {
+    let mut total = (0, 0);
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let meta = e.path().symlink_metadata().unwrap();
+            if meta.is_dir() {
+                if nested || e.file_name() != "node_modules" {
+                    stack.push(e.path());
+                }
+            } else if meta.is_file() {
+                total.0 += meta.len();
+                total.1 += 1;
+            }
+        }
+    }
+    total
+}
+
+/// `watt inspect --json` on an archive of `watt build` against the tree it extracts to: the
+/// parts (the stub, node's runtime, every service in `services`, what they share) add up to
+/// the total `du` finds, and each of the largest packages is what `du` finds in its folder.
+pub fn assert_inspect_matches_du(archive: &Path, services: &[&str]) -> serde_json::Value {
+    let report = inspect_json(archive.to_str().unwrap(), &[]);
+    let work = tempfile::tempdir().unwrap();
+    extract(archive, work.path());
+    let (bytes, files) = du(work.path(), true);
+    assert_eq!(report["totalBytes"], bytes);
+    assert_eq!(report["totalFiles"], files);
+    let parts = report["parts"].as_array().unwrap();
+    let sum = |k: &str| parts.iter().map(|p| p[k].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(sum("bytes"), bytes, "{parts:?}");
+    assert_eq!(sum("files"), files, "{parts:?}");
+    for id in services {
+        assert!(
+            parts.iter().any(|p| p["name"] == format!("service {id}")),
+            "no part for {id}: {parts:?}"
+        );
+    }
+    let largest = report["largestPackages"].as_array().unwrap();
+    assert!(!largest.is_empty() && largest.len() <= 20, "{largest:?}");
+    let mut previous = u64::MAX;
+    for p in largest {
+        let (b, f) = du(&work.path().join(p["path"].as_str().unwrap()), false);
+        assert_eq!(p["bytes"], b, "{p}");
+        assert_eq!(p["files"], f, "{p}");
+        assert!(b <= previous, "sorted by size");
+        previous = b;
+    }
+    // The SBOM's summary when the artifact carries one (another part of the build writes it),
+    // else none.
+    let sbom = work.path().join("sbom.cdx.json");
+    if sbom.is_file() {
+        let doc: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&sbom).unwrap()).unwrap();
+        let mut count = 0;
+        let mut todo = vec![&doc];
+        while let Some(n) = todo.pop() {
+            for c in n["components"].as_array().into_iter().flatten() {
+                count += 1;
+                todo.push(c);
+            }
+        }
+        assert_eq!(report["sbom"]["components"], count, "{}", report["sbom"]);
+    } else {
+        assert!(report["sbom"].is_null(), "{}", report["sbom"]);
+    }
+    // No package outside the list is larger than its smallest entry.
+    let smallest = largest.last().unwrap()["bytes"].as_u64().unwrap();
+    let listed: std::collections::BTreeSet<&str> = largest
+        .iter()
+        .map(|p| p["path"].as_str().unwrap())
+        .collect();
+    let mut stack = vec![work.path().join("app")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if !e.path().symlink_metadata().unwrap().is_dir() {
+                continue;
+            }
+            if e.file_name() == "node_modules" {
+                for pkg in std::fs::read_dir(e.path()).unwrap().flatten() {
+                    let name = pkg.file_name().to_string_lossy().into_owned();
+                    let dirs: Vec<PathBuf> = if name.starts_with('@') {
+                        std::fs::read_dir(pkg.path())
+                            .unwrap()
+                            .flatten()
+                            .map(|s| s.path())
+                            .collect()
+                    } else if name.starts_with('.') {
+                        Vec::new()
+                    } else {
+                        vec![pkg.path()]
+                    };
+                    for dir in dirs {
+                        if !dir.symlink_metadata().unwrap().is_dir() {
+                            continue;
+                        }
+                        let rel = dir.strip_prefix(work.path()).unwrap().to_str().unwrap();
+                        if !listed.contains(rel) {
+                            let (b, _) = du(&dir, false);
+                            assert!(
+                                b <= smallest,
+                                "{rel} ({b} bytes) is missing from {largest:?}"
+                            );
+                        }
+                        stack.push(dir);
+                    }
+                }
+            } else {
+                stack.push(e.path());
+            }
+        }
+    }
+    report
+}

@@ -35,6 +35,13 @@ pub struct Base {
 
 /// Open `spec` as a base image; `scratch` holds anything that must be unpacked first.
 pub fn open(spec: &str, scratch: &Path, insecure: bool) -> Result<Base> {
+    let base = read(spec, scratch, insecure)?;
+    check_platform(&base)?;
+    Ok(base)
+}
+
+/// [`open`] for any platform (`watt inspect` reads images it did not build on this machine).
+pub fn read(spec: &str, scratch: &Path, insecure: bool) -> Result<Base> {
     let path = Path::new(spec);
     let base = if path.is_dir() {
         from_layout(spec, path)?
@@ -48,7 +55,6 @@ pub fn open(spec: &str, scratch: &Path, insecure: bool) -> Result<Base> {
              layout folder, an oci-archive or docker-archive tar, or REGISTRY/NAME:TAG"
         );
     };
-    check_platform(&base)?;
     Ok(base)
 }
 
