@@ -35,7 +35,10 @@ const DEFAULT_EPOCH: u64 = 315_532_800;
 
 struct Build {
     archive: PathBuf,
+    /// The OCI layout (for `--format oci-archive`, the written tar extracted).
     image: PathBuf,
+    /// The oci-archive tar, when that was the format.
+    oci_archive: Option<PathBuf>,
     /// `watt build --json`: digest, config, layers.
     result: Value,
 }
@@ -71,9 +74,25 @@ fn two_copies(src: &Path, work: &Path, outputs: &[&str]) -> [PathBuf; 2] {
 /// [`KEYS`]; under libfaketime when `clock_ahead`; `SOURCE_DATE_EPOCH` as given (unset when
 /// `None`, whatever the test's environment holds).
 fn build(app: &Path, out: &Path, clock_ahead: bool, source_date_epoch: Option<u64>) -> Build {
+    build_as("oci", app, out, clock_ahead, source_date_epoch)
+}
+
+/// [`build`] with the image written as `format` (`oci` or `oci-archive`).
+fn build_as(
+    format: &str,
+    app: &Path,
+    out: &Path,
+    clock_ahead: bool,
+    source_date_epoch: Option<u64>,
+) -> Build {
     std::fs::create_dir_all(out).unwrap();
     let archive = out.join("app.tar.zst");
     let image = out.join("image");
+    let written = if format == "oci" {
+        image.clone()
+    } else {
+        out.join("image.oci.tar")
+    };
     let mut cmd = if clock_ahead {
         let mut c = Command::new(faketime());
         c.args(["-f", &format!("+{CLOCK_AHEAD_S}")])
@@ -86,8 +105,8 @@ fn build(app: &Path, out: &Path, clock_ahead: bool, source_date_epoch: Option<u6
     };
     cmd.arg("build")
         .arg(app)
-        .args(["--format", "oci", "-o"])
-        .arg(&image)
+        .args(["--format", format, "-o"])
+        .arg(&written)
         .arg("--archive")
         .arg(&archive)
         .arg("--node")
@@ -106,10 +125,15 @@ fn build(app: &Path, out: &Path, clock_ahead: bool, source_date_epoch: Option<u6
     assert!(!stderr.contains("not reproducible"), "{stderr}");
     let result: Value = serde_json::from_slice(&o.stdout)
         .unwrap_or_else(|e| panic!("watt build --json: {e}\n{}", text(&o)));
+    let oci_archive = (format != "oci").then(|| {
+        extract(&written, &image);
+        written
+    });
     assert!(archive.is_file() && image.join("index.json").is_file());
     Build {
         archive,
         image,
+        oci_archive,
         result,
     }
 }
@@ -240,25 +264,43 @@ fn assert_reproducible(
     let digest = |b: &Build| b.result["digest"].as_str().unwrap().to_string();
     assert!(digest(&builds[0]).starts_with("sha256:"));
     assert_eq!(digest(&builds[0]), digest(&builds[1]), "image digests");
+    if let [Some(a), Some(b)] = [&builds[0].oci_archive, &builds[1].oci_archive] {
+        let same = std::fs::read(a).unwrap() == std::fs::read(b).unwrap();
+        assert!(same, "the oci-archive files differ");
+    }
+    eprintln!(
+        "reproducible: {} bytes of archive, image {}",
+        x.len(),
+        digest(&builds[0])
+    );
     root
 }
 
 /// An example from two copies below `work`, built apart; see the module doc.
-fn example_builds_reproducibly(work: &Path, name: &str, outputs: &[&str], must_ship: &[&str]) {
+fn example_builds_reproducibly(
+    work: &Path,
+    name: &str,
+    format: &str,
+    outputs: &[&str],
+    must_ship: &[&str],
+) {
     let dirs = two_copies(&example(name), work, outputs);
     let builds = [
-        build(&dirs[0], &work.join("out-a"), false, None),
-        build(&dirs[1], &work.join("out-b"), true, None),
+        build_as(format, &dirs[0], &work.join("out-a"), false, None),
+        build_as(format, &dirs[1], &work.join("out-b"), true, None),
     ];
     assert_reproducible(work, &dirs, &builds, must_ship);
 }
 
+/// Express, a plain `node:http` server and a Platformatic service (Fastify); the image as an
+/// oci-archive, so the tar `docker load` reads is compared byte for byte too.
 #[test]
 fn api_builds_reproducibly() {
     let work = tempfile::tempdir().unwrap();
     example_builds_reproducibly(
         work.path(),
         "api",
+        "oci-archive",
         &["web/catalog/dist"],
         &["app/web/catalog/dist", "app/web/front/routes"],
     );
@@ -280,6 +322,7 @@ fn content_builds_reproducibly() {
     example_builds_reproducibly(
         work.path(),
         "content",
+        "oci",
         &outputs,
         &[
             "app/web/site/dist/server/entry.mjs",
@@ -324,7 +367,8 @@ fn fullstack_builds_reproducibly_without_env_files() {
         &builds,
         &[
             "app/web/storefront/.next/standalone/web/storefront/server.js",
-            "app/web/legacy/.next/BUILD_ID",
+            "app/web/legacy/.next/standalone/web/legacy/.next/BUILD_ID",
+            "app/web/legacy/.next/standalone/web/legacy/.next/server/pages-manifest.json",
         ],
     );
     let env_files: Vec<_> = files_holding(&root, b"")
@@ -346,6 +390,7 @@ fn remix_builds_reproducibly() {
     example_builds_reproducibly(
         work.path(),
         "remix",
+        "oci",
         &["web/app/build"],
         &["app/web/app/build/server/index.js"],
     );
