@@ -163,7 +163,7 @@ fn an_import_nothing_provides_fails_the_build_naming_file_specifier_and_service(
 }
 
 #[test]
-fn a_next_page_reads_platformatic_globals_during_next_build() {
+fn a_next_page_reads_platformatic_globals_during_next_build_and_at_request_time() {
     let app = fixture("next-globals", true);
     let work = tempfile::tempdir().unwrap();
     let archive = work.path().join("next.tar.zst");
@@ -185,8 +185,50 @@ fn a_next_page_reads_platformatic_globals_during_next_build() {
     assert_eq!(strong(&html, "base").as_deref(), Some("/site"), "{html}");
     assert_eq!(strong(&html, "building").as_deref(), Some("true"), "{html}");
     assert_eq!(strong(&html, "id").as_deref(), Some("site"), "{html}");
+    let live = next_live_page(&format!("{url}/live"));
     let (code, _) = stub.stop(Duration::from_secs(12));
     assert_eq!(code, Some(0), "{}", stub.logs());
+
+    // The same pages under Watt itself (`wattpm build`, then `wattpm start`).
+    let o = wattpm(&app).arg("build").output().unwrap();
+    assert!(o.status.success(), "wattpm build failed\n{}", text(&o));
+    let port = free_port();
+    let mut cmd = wattpm(&app);
+    cmd.arg("start").env("PORT", port.to_string());
+    let mut watt = Running::start(cmd);
+    // Watt 3.67 serves its entrypoint Next app at `/` (its base path applies behind a gateway;
+    // watt-stub keeps `/site`), with the same globals.
+    let url = format!("http://127.0.0.1:{port}");
+    watt.wait_ready(&format!("{url}/"), Duration::from_secs(90));
+    let (_, html) = get(&format!("{url}/"));
+    assert_eq!(strong(&html, "building").as_deref(), Some("true"), "{html}");
+    assert_eq!(strong(&html, "base").as_deref(), Some("/site"), "{html}");
+    assert_eq!(strong(&html, "id").as_deref(), Some("site"), "{html}");
+    let under_watt = next_live_page(&format!("{url}/live"));
+    watt.stop(Duration::from_secs(20));
+    assert_eq!(live, under_watt);
+}
+
+/// The page that reads getGlobal() at request time: the running service's fields.
+fn next_live_page(url: &str) -> Vec<(&'static str, String)> {
+    let (status, html) = get(url);
+    assert_eq!(status, 200, "{html}");
+    let fields = [
+        ("base", "/site"),
+        ("building", "false"),
+        ("id", "site"),
+        ("entrypoint", "true"),
+        ("logger", "function"),
+        ("messaging", "function"),
+        ("events", "function"),
+    ];
+    for (id, want) in fields {
+        assert_eq!(strong(&html, id).as_deref(), Some(want), "{id} in {html}");
+    }
+    fields
+        .iter()
+        .map(|(id, _)| (*id, strong(&html, id).unwrap_or_default()))
+        .collect()
 }
 
 #[test]
