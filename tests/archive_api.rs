@@ -163,3 +163,56 @@ fn gzip_archive_holds_the_same_tree() {
     let magic = std::fs::read(&gz).unwrap();
     assert_eq!(&magic[..2], &[0x1f, 0x8b], "gzip magic");
 }
+
+/// The API example installed by **pnpm**: `front` declares only `@platformatic/service`, so
+/// `fastify` is not where the service's files can resolve it (pnpm does not hoist it), only
+/// where `@platformatic/service` resolves it from its own real folder. Watt runs the service on
+/// that Fastify; so must the artifact.
+#[test]
+fn a_pnpm_install_runs_the_plugin_service_on_the_fastify_watt_uses() {
+    let work = tempfile::tempdir().unwrap();
+    let app = work.path().join("app");
+    copy_sources(&example("api"), &app);
+    std::fs::write(
+        app.join("pnpm-workspace.yaml"),
+        "packages:\n  - \"web/*\"\n",
+    )
+    .unwrap();
+    pnpm(&app, &["import"]);
+    std::fs::remove_file(app.join("package-lock.json")).unwrap();
+    pnpm(
+        &app,
+        &[
+            "install",
+            "--frozen-lockfile",
+            "--config.confirmModulesPurge=false",
+        ],
+    );
+    assert!(
+        !app.join("node_modules/fastify").exists()
+            && !app.join("web/front/node_modules/fastify").exists(),
+        "pnpm hoisted fastify where the service sees it: the test no longer bites"
+    );
+
+    let archive = work.path().join("api.tar.zst");
+    build_archive(&app, &archive);
+    let root = work.path().join("extracted");
+    extract(&archive, &root);
+    let port = free_port();
+    let mut cmd = Command::new(root.join("watt-stub"));
+    cmd.current_dir(&root)
+        .env_clear()
+        .env("PATH", "/nonexistent")
+        .env("PORT", port.to_string())
+        .env("WATT_HEALTH_ADDR", "off")
+        .env("GREETING", "hi from pnpm");
+    let mut stub = Running::start(cmd);
+    let base = format!("http://127.0.0.1:{port}");
+    stub.wait_ready(&format!("{base}/health"), Duration::from_secs(60));
+    let (status, body) = get(&format!("{base}/"));
+    assert_eq!(status, 200, "{body}\n{}", stub.logs());
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["greeting"], "hi from pnpm", "{body}");
+    let (status, body) = get(&format!("{base}/summary"));
+    assert_eq!(status, 200, "{body}\n{}", stub.logs());
+}

@@ -403,15 +403,7 @@ fn remix_builds_reproducibly() {
 fn a_pnpm_install_builds_reproducibly() {
     let work = tempfile::tempdir().unwrap();
     let src = work.path().join("src");
-    let o = Command::new("sh")
-        .arg("-c")
-        .arg("mkdir -p \"$2\" && cd \"$1\" && tar --exclude=node_modules --exclude=build --exclude=.watt -cf - . | tar -xf - -C \"$2\"")
-        .arg("sh")
-        .arg(example("remix"))
-        .arg(&src)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "copy failed: {}", text(&o));
+    copy_sources(&example("remix"), &src);
     std::fs::write(
         src.join("pnpm-workspace.yaml"),
         "packages:\n  - \"web/*\"\n",
@@ -457,15 +449,6 @@ fn a_pnpm_install_builds_reproducibly() {
         "pnpm's links ship as links: {}",
         link.display()
     );
-}
-
-fn pnpm(dir: &Path, args: &[&str]) {
-    let o = Command::new("pnpm")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("run pnpm ({e}): source ci/setup.sh to put pnpm on PATH"));
-    assert!(o.status.success(), "pnpm {args:?} failed\n{}", text(&o));
 }
 
 /// `tar -tv` of `archive` as (mode, owner, size, mtime, name) rows, in archive order.

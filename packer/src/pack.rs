@@ -177,7 +177,14 @@ pub fn pack(input: PackInput<'_>) -> Result<PackedApp> {
                 .with_context(|| format!("service \"{}\": cannot pack its preload", svc.id))?;
         }
         let found = ServiceImports::scan(svc, package, root)?;
-        let imported = found.packages();
+        let mut imported = found.packages();
+        // The Fastify a plugin service starts on comes from where Watt finds it (through
+        // @platformatic/service under pnpm), which the service's own resolution may not reach.
+        if let StartPlan::FastifyPlugins { fastify, .. } = &package.start {
+            if let Some(from) = fastify.parent().and_then(Path::parent) {
+                imported.push(("fastify".into(), from.to_path_buf()));
+            }
+        }
         imports.push(found);
         inventory.service_layer(svc, &layer.tree, root)?;
         app_layers.push(layer);

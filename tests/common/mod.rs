@@ -282,6 +282,30 @@ pub fn copy_tree(from: &Path, to: &Path, umask: &str) {
     assert!(o.status.success(), "copy failed: {}", text(&o));
 }
 
+/// A copy of an app's sources: without installed packages, build output or watt's scratch
+/// folder (what a fresh checkout holds).
+pub fn copy_sources(from: &Path, to: &Path) {
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg("mkdir -p \"$2\" && cd \"$1\" && tar --exclude=node_modules --exclude=build --exclude=.watt -cf - . | tar -xf - -C \"$2\"")
+        .arg("sh")
+        .arg(from)
+        .arg(to)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "copy failed: {}", text(&o));
+}
+
+/// `pnpm ARGS` in `dir` (ci/setup.sh puts pnpm on PATH).
+pub fn pnpm(dir: &Path, args: &[&str]) {
+    let o = Command::new("pnpm")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("run pnpm ({e}): source ci/setup.sh to put pnpm on PATH"));
+    assert!(o.status.success(), "pnpm {args:?} failed\n{}", text(&o));
+}
+
 /// Every one of `pids` that still runs executes a file from inside `root` (the extracted
 /// artifact): the bundled node through its loader, never a host binary.
 pub fn assert_run_from(root: &Path, pids: &[i32]) {

@@ -34,10 +34,11 @@ impl Framework for PlatformaticService {
                 Vec::new(),
             );
         }
-        let Some(fastify) = find_package(&svc.path, "fastify") else {
+        let Some(fastify) = watts_fastify(&svc.path) else {
             bail!(
                 "service \"{}\" is an @platformatic/service application but `fastify` cannot be \
-                 resolved from {}; add fastify to its dependencies and install",
+                 resolved from {} nor from its @platformatic/service; add fastify to its \
+                 dependencies and install",
                 svc.id,
                 svc.path.display()
             );
@@ -97,12 +98,24 @@ impl Framework for PlatformaticService {
             ship: vec![svc.path.clone()],
             ship_verbatim: Vec::new(),
             ship_as: Vec::new(),
-            extra_dependencies: vec!["fastify".into()],
+            // pack.rs ships the Fastify of the start plan from where it was found.
+            extra_dependencies: Vec::new(),
             ship_dependencies: true,
             start: StartPlan::FastifyPlugins { fastify, plugins },
             static_assets: None,
         })
     }
+}
+
+/// The Fastify Watt runs a plugin service on: the one `@platformatic/service` itself imports
+/// (Node resolves from the package's real folder), else the one the service folder reaches.
+/// Under pnpm only the first exists: `fastify` is a dependency of `@platformatic/service`,
+/// not hoisted where the service's files can see it.
+fn watts_fastify(svc_dir: &Path) -> Option<PathBuf> {
+    find_package(svc_dir, "@platformatic/service")
+        .and_then(|p| p.canonicalize().ok())
+        .and_then(|real| find_package(&real, "fastify"))
+        .or_else(|| find_package(svc_dir, "fastify"))
 }
 
 /// @fastify/autoload's layout rules: a folder with an `index` file is one plugin; otherwise each
