@@ -20,17 +20,7 @@ fn build(extra: &[&str]) -> Built {
     let app = work.path().join("app");
     copy_tree(&repo().join("tests/fixtures/secrets"), &app, "022");
     let archive = work.path().join("a.tar.zst");
-    let node = node_bin();
-    let mut args = vec![
-        "build",
-        app.to_str().unwrap(),
-        "-o",
-        archive.to_str().unwrap(),
-        "--node",
-        node.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let o = watt(&args, &app);
+    let o = watt_build(&app, &archive, extra);
     assert!(o.status.success(), "watt build failed\n{}", text(&o));
     let root = work.path().join("artifact");
     extract(&archive, &root);

@@ -39,19 +39,7 @@ fn baked_env_keys_show_by_name_only() {
     let app = work.path().join("app");
     copy_tree(&repo().join("tests/fixtures/secrets"), &app, "022");
     let archive = work.path().join("s.tar.gz");
-    let node = node_bin();
-    let o = watt(
-        &[
-            "build",
-            app.to_str().unwrap(),
-            "-o",
-            archive.to_str().unwrap(),
-            "--node",
-            node.to_str().unwrap(),
-            "--dotenv",
-        ],
-        &app,
-    );
+    let o = watt_build(&app, &archive, &["--dotenv"]);
     assert!(o.status.success(), "{}", text(&o));
     let report = inspect_json(&archive);
     assert_eq!(

@@ -5,7 +5,7 @@
 //! `wattpm start` too, the same routes answer the same there.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -23,18 +23,7 @@ fn fixture(name: &str, installed: bool) -> PathBuf {
 }
 
 fn build(app: &Path, out: &Path) -> std::process::Output {
-    let node = node_bin();
-    watt(
-        &[
-            "build",
-            app.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-            "--node",
-            node.to_str().unwrap(),
-        ],
-        app,
-    )
+    watt_build(app, out, &[])
 }
 
 fn boot(root: &Path, port: u16) -> Running {
@@ -113,18 +102,8 @@ fn dependencies_ship_the_way_node_resolves_them_and_answer_as_under_wattpm() {
 
     // The same app under Watt itself.
     let port = free_port();
-    let tools = repo().join(".cache/tools/bin");
-    let path = format!(
-        "{}:{}",
-        tools.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let mut cmd = Command::new(app.join("node_modules/.bin/wattpm"));
-    cmd.arg("start")
-        .current_dir(&app)
-        .env("PATH", path)
-        .env("PORT", port.to_string())
-        .stdin(Stdio::null());
+    let mut cmd = wattpm(&app);
+    cmd.arg("start").env("PORT", port.to_string());
     let mut watt = Running::start(cmd);
     let base = format!("http://127.0.0.1:{port}");
     let started = Instant::now();
@@ -447,18 +426,8 @@ fn db_nest_service_and_an_openapi_gateway_run_their_own_packages_as_under_wattpm
 
     // The same app under Watt itself.
     let port = free_port();
-    let tools = repo().join(".cache/tools/bin");
-    let path = format!(
-        "{}:{}",
-        tools.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let mut cmd = Command::new(app.join("node_modules/.bin/wattpm"));
-    cmd.arg("start")
-        .current_dir(&app)
-        .env("PATH", path)
-        .env("PORT", port.to_string())
-        .stdin(Stdio::null());
+    let mut cmd = wattpm(&app);
+    cmd.arg("start").env("PORT", port.to_string());
     let mut watt = Running::start(cmd);
     let base = format!("http://127.0.0.1:{port}");
     watt.wait_ready(&format!("{base}/db/movies/"), Duration::from_secs(90));

@@ -17,28 +17,8 @@ use std::process::Command;
 use serde_json::Value;
 use watt_e2e::*;
 
-/// Watt's runtime packages (packer/src/pack.rs `WATT_RUNTIME_PACKAGES`), which the stub replaces.
-const WATT_RUNTIME: &[&str] = &[
-    "wattpm",
-    "platformatic",
-    "@platformatic/runtime",
-    "@platformatic/service",
-    "@platformatic/node",
-    "@platformatic/gateway",
-    "@platformatic/composer",
-    "@platformatic/next",
-    "@platformatic/astro",
-    "@platformatic/remix",
-    "@platformatic/react-router",
-    "@platformatic/vite",
-    "@platformatic/nest",
-    "@platformatic/nuxt",
-    "@platformatic/tanstack",
-    "@platformatic/nitro",
-    "@platformatic/db",
-    "@platformatic/basic",
-    "@platformatic/foundation",
-];
+/// Watt's runtime packages, which the stub replaces: the packer's own list.
+use watt_pack::pack::WATT_RUNTIME_PACKAGES as WATT_RUNTIME;
 
 fn tools() -> PathBuf {
     repo().join(".cache/tools")
@@ -212,19 +192,7 @@ fn check_example(name: &str) {
     let archive = work.path().join(format!("{name}.tar.gz"));
     let node = node_bin();
     let started = std::time::Instant::now();
-    let o = watt(
-        &[
-            "build",
-            app.to_str().unwrap(),
-            "-o",
-            archive.to_str().unwrap(),
-            "--node",
-            node.to_str().unwrap(),
-            "--sbom",
-            "spdx",
-        ],
-        &app,
-    );
+    let o = watt_build(&app, &archive, &["--sbom", "spdx"]);
     assert!(o.status.success(), "watt build failed\n{}", text(&o));
     eprintln!(
         "watt build examples/{name}: {:.1} s",

@@ -26,17 +26,7 @@ fn fixture_copy(work: &Path) -> PathBuf {
 }
 
 fn build(app: &Path, out: &Path, extra: &[&str]) -> String {
-    let node = node_bin();
-    let mut args = vec![
-        "build",
-        app.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--node",
-        node.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let o = watt(&args, app);
+    let o = watt_build(app, out, extra);
     assert!(o.status.success(), "watt build failed\n{}", text(&o));
     String::from_utf8_lossy(&o.stderr).into_owned()
 }

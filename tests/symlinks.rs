@@ -36,18 +36,7 @@ fn build_fails(links: &[(&str, &str)], files: &[(&str, &str)]) -> String {
         symlink(text, p).unwrap();
     }
     let out = dir.path().join("out.tar.zst");
-    let node = node_bin();
-    let o = watt(
-        &[
-            "build",
-            root.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-            "--node",
-            node.to_str().unwrap(),
-        ],
-        &root,
-    );
+    let o = watt_build(&root, &out, &[]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(!out.exists(), "an artifact was written despite the error");
     let left: Vec<_> = std::fs::read_dir(dir.path())

@@ -75,20 +75,24 @@ pub fn text(o: &Output) -> String {
     )
 }
 
+/// `watt build APP -o OUT --node <the test node> EXTRA…`, run in `app`.
+pub fn watt_build(app: &Path, out: &Path, extra: &[&str]) -> Output {
+    let node = node_bin();
+    let mut args = vec![
+        "build",
+        app.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--node",
+        node.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    watt(&args, app)
+}
+
 /// Build an example into an archive with the test node; panics with watt's output on failure.
 pub fn build_archive(app: &Path, out: &Path) {
-    let node = node_bin();
-    let o = watt(
-        &[
-            "build",
-            app.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-            "--node",
-            node.to_str().unwrap(),
-        ],
-        app,
-    );
+    let o = watt_build(app, out, &[]);
     assert!(o.status.success(), "watt build failed\n{}", text(&o));
     assert!(out.is_file());
 }
