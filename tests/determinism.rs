@@ -484,6 +484,8 @@ fn utc(t: u64) -> String {
 }
 
 /// Every entry of `a` and `b` alike but for its time, which is `ta` in `a` and `tb` in `b`.
+/// The SBOM's size may differ too: it records `SOURCE_DATE_EPOCH` as its own timestamp (what it
+/// holds besides is checked by [`assert_sboms_differ_only_in_their_date`]).
 fn assert_same_but_times(what: &str, a: &Path, b: &Path, ta: u64, tb: u64) {
     let (la, lb) = (listing(a), listing(b));
     assert!(!la.is_empty(), "{what}: empty");
@@ -492,8 +494,45 @@ fn assert_same_but_times(what: &str, a: &Path, b: &Path, ta: u64, tb: u64) {
     for (x, y) in la.iter().zip(&lb) {
         assert_eq!(x.3, ua, "{what}: {} dated {}", x.4, x.3);
         assert_eq!(y.3, ub, "{what}: {} dated {}", y.4, y.3);
-        assert_eq!((&x.0, &x.1, &x.2, &x.4), (&y.0, &y.1, &y.2, &y.4), "{what}");
+        let size = |r: &(String, String, String, String, String)| {
+            (!r.4.ends_with("sbom.cdx.json")).then(|| r.2.clone())
+        };
+        assert_eq!(
+            (&x.0, &x.1, size(x), &x.4),
+            (&y.0, &y.1, size(y), &y.4),
+            "{what}"
+        );
     }
+}
+
+/// The SBOM of a build without `SOURCE_DATE_EPOCH` has no timestamp; with it, the timestamp
+/// is that time, and the serial number (derived from the content) follows; nothing else moves.
+fn assert_sboms_differ_only_in_their_date(unset: &Path, dated: &Path, t: u64) {
+    let work = tempfile::tempdir().unwrap();
+    let sbom = |archive: &Path, dir: &str| -> Value {
+        let root = work.path().join(dir);
+        extract(archive, &root);
+        serde_json::from_slice(&std::fs::read(root.join("sbom.cdx.json")).unwrap()).unwrap()
+    };
+    let (mut u, mut d) = (sbom(unset, "unset"), sbom(dated, "dated"));
+    assert!(
+        u["metadata"].get("timestamp").is_none(),
+        "{}",
+        u["metadata"]
+    );
+    let iso = Command::new("date")
+        .args(["-u", "-d", &format!("@{t}"), "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        d["metadata"]["timestamp"],
+        String::from_utf8_lossy(&iso.stdout).trim()
+    );
+    d["metadata"].as_object_mut().unwrap().remove("timestamp");
+    assert_ne!(u["serialNumber"], d["serialNumber"]);
+    u["serialNumber"] = Value::Null;
+    d["serialNumber"] = Value::Null;
+    assert_eq!(u, d, "the SBOMs differ beyond their date");
 }
 
 /// The image config with its dates taken out, and those dates.
@@ -546,6 +585,7 @@ fn source_date_epoch_sets_the_file_times_and_image_dates_only() {
         DEFAULT_EPOCH,
         T,
     );
+    assert_sboms_differ_only_in_their_date(&unset.archive, &same[0].archive, T);
 
     // The image: the same layers but for their files' times, the same config but for its dates.
     let layers = |b: &Build| -> Vec<(String, String)> {

@@ -138,6 +138,12 @@ fn services_see_watts_globals_talk_through_messaging_and_feed_the_health_checks(
     let (code, left) = stub.stop(Duration::from_secs(12));
     assert_eq!(code, Some(0), "{}", stub.logs());
     assert!(left.is_empty(), "processes left behind: {left:?}");
+    // SIGTERM closed the app the way Watt does: Fastify's onClose hooks ran and logged.
+    assert!(
+        stub.logs().contains("api ran its onClose hook"),
+        "{}",
+        stub.logs()
+    );
 
     // The same app under Watt itself.
     let (port, health_port) = (free_port(), free_port());
@@ -154,4 +160,9 @@ fn services_see_watts_globals_talk_through_messaging_and_feed_the_health_checks(
     let under_watt = answers(&base, &health);
     watt.stop(Duration::from_secs(20));
     assert_eq!(under_watt, expected(), "{}", watt.logs());
+    assert!(
+        watt.logs().contains("api ran its onClose hook"),
+        "Watt itself runs the onClose hook on stop\n{}",
+        watt.logs()
+    );
 }
