@@ -757,7 +757,8 @@ fn a_nuxt_app_runs_its_nitro_server_build_as_watts_nuxt_capability_does() {
 /// and writes nothing.
 #[test]
 fn tanstack_services_fail_the_build_naming_service_and_kind() {
-    for (id, dependency, kind) in [("board", "@tanstack/react-start", "tanstack")] {
+    let (id, dependency, kind) = ("board", "@tanstack/react-start", "tanstack");
+    {
         let dir = tempfile::tempdir().unwrap();
         let app = dir.path().join("app");
         let package = format!(
