@@ -647,15 +647,87 @@ fn a_nitro_app_runs_its_server_build_as_watts_nitro_capability_does() {
     );
 }
 
-/// Nuxt and TanStack Start run under Watt through `@platformatic/nuxt` / `@platformatic/tanstack`,
-/// which the npm registry does not have: the build fails before building anything, naming the
-/// service and its kind, and writes nothing.
+/// A Nuxt 4 app packed and booted the way Watt's Nuxt capability runs it in production: the
+/// Nitro server build `nuxt build` writes, `.output/server/index.mjs`, imported with the stub's
+/// socket as its listener. Its page renders on the server (fetching its own API route through
+/// Nitro), and the route answers over HTTP. Not under `wattpm start`: the `@platformatic/nuxt`
+/// wattpm loads for it is not on the npm registry.
 #[test]
-fn nuxt_and_tanstack_services_fail_the_build_naming_service_and_kind() {
-    for (id, dependency, kind) in [
-        ("shop", "nuxt", "nuxt"),
-        ("board", "@tanstack/react-start", "tanstack"),
+fn a_nuxt_app_runs_its_nitro_server_build_as_watts_nuxt_capability_does() {
+    let app = fixture("nuxt", true);
+    let _ = std::fs::remove_dir_all(app.join("web/shop/.output"));
+    let work = tempfile::tempdir().unwrap();
+    let archive = work.path().join("nuxt.tar.zst");
+    let o = build(&app, &archive);
+    assert!(o.status.success(), "watt build failed\n{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    for line in [
+        "building shop (nuxt build)",
+        "service \"shop\" (nuxt): its Nitro server build .output/server/index.mjs runs \
+         natively, as Watt's Nuxt capability imports it",
     ] {
+        assert!(stderr.contains(line), "no `{line}` in\n{stderr}");
+    }
+    let root = work.path().join("x");
+    extract(&archive, &root);
+    let out = root.join("app/web/shop/.output");
+    assert!(out.join("server/node_modules/vue/package.json").is_file());
+    assert!(out.join("public/robots.txt").is_file());
+    assert!(
+        !root.join("app/node_modules").exists(),
+        "node_modules shipped"
+    );
+    assert!(
+        !root.join("app/web/shop/app").exists(),
+        "the sources shipped"
+    );
+
+    let port = free_port();
+    let mut stub = boot(&root, port);
+    let base = format!("http://127.0.0.1:{port}");
+    stub.wait_ready(&format!("{base}/"), Duration::from_secs(30));
+    let page = request(&format!("{base}/"), &[]);
+    let html = page.text();
+    assert_eq!(page.status, 200, "{html}");
+    assert!(html.contains("<h1>Nuxt shop</h1>"), "{html}");
+    assert!(
+        html.contains("rendered on the server"),
+        "not server-rendered: {html}"
+    );
+    assert!(
+        html.contains("<p id=\"api\">page</p>"),
+        "the page did not get its API answer: {html}"
+    );
+    assert_eq!(
+        json_get(&format!("{base}/api/hello?name=watt")),
+        json!({ "hello": "watt", "path": "/api/hello?name=watt" })
+    );
+    let robots = request(&format!("{base}/robots.txt"), &[]);
+    assert_eq!(
+        (robots.status, robots.text().as_str()),
+        (200, "User-agent: *\nAllow: /\n")
+    );
+    assert_eq!(
+        robots.header("last-modified"),
+        "Tue, 01 Jan 1980 00:00:00 GMT"
+    );
+    let (code, left) = stub.stop(Duration::from_secs(12));
+    assert_eq!(code, Some(0), "{}", stub.logs());
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+    assert!(
+        !stub.logs().contains("exited with code"),
+        "the service stopped before the stub: {}",
+        stub.logs()
+    );
+}
+
+/// TanStack Start runs under Watt through `@platformatic/tanstack`, which the npm registry
+/// does not have: the build fails before building anything, naming the service and its kind,
+/// and writes nothing.
+#[test]
+fn tanstack_services_fail_the_build_naming_service_and_kind() {
+    let (id, dependency, kind) = ("board", "@tanstack/react-start", "tanstack");
+    {
         let dir = tempfile::tempdir().unwrap();
         let app = dir.path().join("app");
         let package = format!(

@@ -125,6 +125,15 @@ pub fn build_globals(
         "executable": "node",
         "runtimeId": std::process::id(),
     });
+    if matches!(svc.kind, crate::config::Kind::Nuxt) {
+        // packages/nuxt/lib/capability.js: `ensureTrailingSlash(cleanBasePath(…))` or none.
+        data["basePath"] = match base_path.as_str() {
+            "" => Value::Null,
+            p => json!(format!("{p}/")),
+        };
+        data["wantsAbsoluteUrls"] = json!(!base_path.is_empty());
+        data["exitOnUnhandledErrors"] = json!(false);
+    }
     if svc.kind == crate::config::Kind::Next {
         // packages/next/lib/capability.js getChildManagerContext.
         data["wantsAbsoluteUrls"] = json!(true);

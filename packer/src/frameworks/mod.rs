@@ -11,6 +11,7 @@ mod next;
 mod next_reproducible;
 mod nitro;
 mod node;
+mod nuxt;
 mod output;
 mod react_router;
 mod service;
@@ -170,6 +171,7 @@ static FRAMEWORKS: &[&dyn Framework] = &[
     &vite::Vite,
     &react_router::ReactRouter,
     &nitro::Nitro,
+    &nuxt::Nuxt,
 ];
 
 /// The framework module for a service, or an error saying the kind is not supported yet.
@@ -180,7 +182,7 @@ pub fn for_service(svc: &ResolvedService) -> Result<&'static dyn Framework> {
             // Watt runs these through a capability package the npm registry does not have, so
             // there is none to ship, and the stub does not do its work natively yet.
             let why = match svc.kind {
-                Kind::Nuxt | Kind::Tanstack => format!(
+                Kind::Tanstack => format!(
                     ": Watt runs it through @platformatic/{}, which is not on the npm registry \
                      and which watt does not replace natively yet",
                     svc.kind
@@ -190,7 +192,7 @@ pub fn for_service(svc: &ResolvedService) -> Result<&'static dyn Framework> {
             bail!(
                 "service \"{}\" is a {} application, which watt cannot pack yet{why} \
                  (supported: node, service, gateway, db, nest, next, astro, vite, react-router, \
-                 remix, nitro)",
+                 remix, nitro, nuxt)",
                 svc.id,
                 svc.kind
             )
@@ -200,7 +202,7 @@ pub fn for_service(svc: &ResolvedService) -> Result<&'static dyn Framework> {
 
 /// What production needs from a built service: `application.commands.production` when the
 /// kind honours it in Watt (its capabilities' `_startProduction` → `startWithCommand`:
-/// packages/{node,vite,remix,astro,next,react-router,nitro}/lib/capability.js; a Vite service
+/// packages/{node,vite,remix,astro,next,react-router,nitro,nuxt}/lib/capability.js; a Vite service
 /// with its own server is no static site then), else the framework's own plan.
 pub fn package(fw: &dyn Framework, svc: &ResolvedService, app: &ResolvedApp) -> Result<Package> {
     let honours = matches!(
@@ -212,6 +214,7 @@ pub fn package(fw: &dyn Framework, svc: &ResolvedService, app: &ResolvedApp) -> 
             | Kind::Next
             | Kind::ReactRouter
             | Kind::Nitro
+            | Kind::Nuxt
     );
     match &svc.application.commands.production {
         Some(cmd) if honours => production_command(svc, cmd),

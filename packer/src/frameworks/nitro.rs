@@ -93,41 +93,62 @@ impl Framework for Nitro {
             );
         }
         let (out_rel, entry_rel) = output(svc);
-        let out = svc.path.join(&out_rel);
-        let entry = out.join(&entry_rel);
-        if !entry.is_file() {
-            bail!(
-                "service \"{}\": the Nitro server {} is not there after the build; build it \
-                 with the node-server preset (Nitro's default) into {out_rel}/, or set \
-                 nitro.outputDirectory / nitro.entrypoint to where it is",
-                svc.id,
-                entry.display()
-            );
-        }
-        eprintln!(
-            "watt: service \"{}\" (nitro): its Nitro server build {out_rel}/{entry_rel} runs \
-             natively, as Watt's Nitro capability imports it (no @platformatic/nitro needed)",
-            svc.id
-        );
-        // `nitro.json` (build date, for Nitro's deploy tooling) is read by nothing at run time.
-        let server = entry.parent().unwrap_or(&out).to_path_buf();
-        let mut ship_verbatim = vec![server.clone()];
-        ship_verbatim
-            .extend(Some(out.join("public")).filter(|p| p.is_dir() && !p.starts_with(&server)));
-        let ship_as = pinned_asset_times(svc, &app.root, &server)?;
-        Ok(Package {
-            ship: Vec::new(),
-            ship_verbatim,
-            ship_as,
-            extra_dependencies: Vec::new(),
-            ship_dependencies: false,
-            start: StartPlan::Node {
-                entry,
-                fastify: None,
-            },
-            static_assets: None,
-        })
+        server_build(
+            svc,
+            app,
+            "Nitro",
+            "nitro.outputDirectory / nitro.entrypoint",
+            &out_rel,
+            &entry_rel,
+        )
     }
+}
+
+/// The plan for a Nitro node-server build at `<out_rel>/<entry_rel>` in the service, which
+/// `capability` (Watt's Nitro, Nuxt or TanStack capability) imports in production: the
+/// server folder and `public/` ship as built, the asset manifest's clock pinned.
+pub(super) fn server_build(
+    svc: &ResolvedService,
+    app: &ResolvedApp,
+    capability: &str,
+    setting: &str,
+    out_rel: &str,
+    entry_rel: &str,
+) -> Result<Package> {
+    let out = svc.path.join(out_rel);
+    let entry = out.join(entry_rel);
+    if !entry.is_file() {
+        bail!(
+            "service \"{}\": the Nitro server {} is not there after the build; build it \
+             with the node-server preset (Nitro's default) into {out_rel}/, or set \
+             {setting} to where it is",
+            svc.id,
+            entry.display()
+        );
+    }
+    eprintln!(
+        "watt: service \"{}\" ({}): its Nitro server build {out_rel}/{entry_rel} runs \
+         natively, as Watt's {capability} capability imports it (no @platformatic/{} needed)",
+        svc.id, svc.kind, svc.kind
+    );
+    // `nitro.json` (build date, for Nitro's deploy tooling) is read by nothing at run time.
+    let server = entry.parent().unwrap_or(&out).to_path_buf();
+    let mut ship_verbatim = vec![server.clone()];
+    ship_verbatim
+        .extend(Some(out.join("public")).filter(|p| p.is_dir() && !p.starts_with(&server)));
+    let ship_as = pinned_asset_times(svc, &app.root, &server)?;
+    Ok(Package {
+        ship: Vec::new(),
+        ship_verbatim,
+        ship_as,
+        extra_dependencies: Vec::new(),
+        ship_dependencies: false,
+        start: StartPlan::Node {
+            entry,
+            fastify: None,
+        },
+        static_assets: None,
+    })
 }
 
 /// Rewritten copies in `.watt/nitro/<id>/` of the server files whose public-asset manifest
