@@ -226,9 +226,9 @@ fn watt_resolve_shows_the_warnings_and_marks_kinds_that_cannot_be_packed() {
                  "db": { "connectionString": "sqlite://db.sqlite" } }"#,
         ),
         (
-            "web/nuxt/platformatic.json",
-            r#"{ "$schema": "https://schemas.platformatic.dev/@platformatic/nuxt/3.0.0.json",
-                 "nuxt": { "typo": 1 } }"#,
+            "web/tanstack/platformatic.json",
+            r#"{ "$schema": "https://schemas.platformatic.dev/@platformatic/tanstack/3.0.0.json",
+                 "tanstack": { "typo": 1 } }"#,
         ),
     ];
     for (rel, text) in files {
@@ -245,7 +245,7 @@ fn watt_resolve_shows_the_warnings_and_marks_kinds_that_cannot_be_packed() {
             .unwrap_or_else(|| panic!("no line for {id}\n{out}"))
             .to_string()
     };
-    assert!(line("nuxt").contains("(cannot be packed yet)"), "{out}");
+    assert!(line("tanstack").contains("(cannot be packed yet)"), "{out}");
     assert!(!line("api").contains("cannot be packed"), "{out}");
     // Platformatic DB runs through its own package, and its own keys are its package's.
     assert!(!line("db").contains("cannot be packed"), "{out}");
@@ -254,7 +254,7 @@ fn watt_resolve_shows_the_warnings_and_marks_kinds_that_cannot_be_packed() {
         out.contains("warning: `httpCache` in") && out.contains("watt.json"),
         "{out}"
     );
-    assert!(out.contains("warning: `nuxt` in"), "{out}");
+    assert!(out.contains("warning: `tanstack` in"), "{out}");
 
     let o = watt(
         &["resolve", "--json", dir.path().to_str().unwrap()],
@@ -272,7 +272,7 @@ fn watt_resolve_shows_the_warnings_and_marks_kinds_that_cannot_be_packed() {
         [
             ("api".to_string(), true),
             ("db".to_string(), true),
-            ("nuxt".to_string(), false)
+            ("tanstack".to_string(), false)
         ]
     );
     assert!(v["warnings"]
