@@ -239,18 +239,10 @@ fn assert_reproducible(
         );
     }
 
-    let layers = |r: &Value| -> Vec<(String, String)> {
-        r["layers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| {
-                let field = |k: &str| l[k].as_str().unwrap().to_string();
-                (field("name"), field("digest"))
-            })
-            .collect()
-    };
-    let (lx, ly) = (layers(&builds[0].result), layers(&builds[1].result));
+    let (lx, ly) = (
+        layer_digests(&builds[0].result),
+        layer_digests(&builds[1].result),
+    );
     let differ: Vec<&str> = lx
         .iter()
         .zip(&ly)
@@ -483,6 +475,19 @@ fn utc(t: u64) -> String {
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
+/// (name, digest) of each layer in a `watt build --json` result, in image order.
+fn layer_digests(result: &Value) -> Vec<(String, String)> {
+    result["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let field = |k: &str| l[k].as_str().unwrap().to_string();
+            (field("name"), field("digest"))
+        })
+        .collect()
+}
+
 /// Every entry of `a` and `b` alike but for its time, which is `ta` in `a` and `tb` in `b`.
 /// The SBOM's size may differ too: it records `SOURCE_DATE_EPOCH` as its own timestamp (what it
 /// holds besides is checked by [`assert_sboms_differ_only_in_their_date`]).
@@ -588,18 +593,7 @@ fn source_date_epoch_sets_the_file_times_and_image_dates_only() {
     assert_sboms_differ_only_in_their_date(&unset.archive, &same[0].archive, T);
 
     // The image: the same layers but for their files' times, the same config but for its dates.
-    let layers = |b: &Build| -> Vec<(String, String)> {
-        b.result["layers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| {
-                let field = |k: &str| l[k].as_str().unwrap().to_string();
-                (field("name"), field("digest"))
-            })
-            .collect()
-    };
-    let (lu, lt) = (layers(&unset), layers(&same[0]));
+    let (lu, lt) = (layer_digests(&unset.result), layer_digests(&same[0].result));
     assert_eq!(lu.len(), lt.len());
     for ((name, du), (name_t, dt)) in lu.iter().zip(&lt) {
         assert_eq!(name, name_t);

@@ -4,7 +4,7 @@
 //! `next build`, and config keys watt-pack does not act on. Where the app runs under
 //! `wattpm start` too, the same routes answer the same there.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -12,16 +12,6 @@ use serde_json::{json, Value};
 use watt_e2e::*;
 
 /// An installed fixture app (ci/test.sh runs `npm ci` in each one with a lockfile).
-fn fixture(name: &str, installed: bool) -> PathBuf {
-    let dir = repo().join("tests/fixtures").join(name);
-    assert!(
-        !installed || dir.join("node_modules").is_dir(),
-        "{} is not installed; run ci/test.sh (it runs `npm ci` in each fixture)",
-        dir.display()
-    );
-    dir
-}
-
 fn build(app: &Path, out: &Path) -> std::process::Output {
     watt_build(app, out, &[])
 }
@@ -53,7 +43,7 @@ fn deps_answers() -> Vec<Value> {
 
 #[test]
 fn dependencies_ship_the_way_node_resolves_them_and_answer_as_under_wattpm() {
-    let app = fixture("resolve-deps", true);
+    let app = installed_fixture("resolve-deps");
     let work = tempfile::tempdir().unwrap();
     let archive = work.path().join("deps.tar.zst");
     let o = build(&app, &archive);
@@ -119,7 +109,7 @@ fn dependencies_ship_the_way_node_resolves_them_and_answer_as_under_wattpm() {
 
 #[test]
 fn an_import_nothing_provides_fails_the_build_naming_file_specifier_and_service() {
-    let app = fixture("resolve-missing", false);
+    let app = repo().join("tests/fixtures/resolve-missing");
     let work = tempfile::tempdir().unwrap();
     let archive = work.path().join("missing.tar.zst");
     let o = build(&app, &archive);
@@ -143,7 +133,7 @@ fn an_import_nothing_provides_fails_the_build_naming_file_specifier_and_service(
 
 #[test]
 fn a_next_page_reads_platformatic_globals_during_next_build_and_at_request_time() {
-    let app = fixture("next-globals", true);
+    let app = installed_fixture("next-globals");
     let work = tempfile::tempdir().unwrap();
     let archive = work.path().join("next.tar.zst");
     let started = Instant::now();
@@ -334,7 +324,7 @@ fn capability_answers(base: &str) -> Vec<Value> {
 
 #[test]
 fn db_nest_service_and_an_openapi_gateway_run_their_own_packages_as_under_wattpm() {
-    let app = fixture("capabilities", true);
+    let app = installed_fixture("capabilities");
     // A database a `wattpm start` run left in the service folder is no input.
     let dev_db = app.join("web/db/db.sqlite");
     let _ = std::fs::remove_file(&dev_db);
@@ -568,6 +558,50 @@ fn a_gateway_that_only_routes_and_a_static_site_stay_native_and_the_build_says_w
     assert!(!archive.exists(), "an artifact was written");
 }
 
+/// `watt build` of a Nitro-server app (Nitro or Nuxt) from a clean output folder of its
+/// service `svc`, whose output must hold every line of `lines`; the archive, extracted.
+fn build_nitro_server(
+    app: &Path,
+    svc: &str,
+    lines: &[&str],
+) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let _ = std::fs::remove_dir_all(app.join("web").join(svc).join(".output"));
+    let work = tempfile::tempdir().unwrap();
+    let archive = work.path().join("app.tar.zst");
+    let o = build(app, &archive);
+    assert!(o.status.success(), "watt build failed\n{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    for line in lines {
+        assert!(stderr.contains(line), "no `{line}` in\n{stderr}");
+    }
+    let root = work.path().join("x");
+    extract(&archive, &root);
+    (work, archive, root)
+}
+
+/// `public/robots.txt` is served with the artifact's file time (Nitro's asset manifest records
+/// when the build copied it; the artifact says 1980), then SIGTERM stops the stub with exit 0,
+/// nothing left behind and the service still up until the stub stopped it.
+fn assert_public_file_from_1980_then_stop(base: &str, stub: &mut Running) {
+    let robots = request(&format!("{base}/robots.txt"), &[]);
+    assert_eq!(
+        (robots.status, robots.text().as_str()),
+        (200, "User-agent: *\nAllow: /\n")
+    );
+    assert_eq!(
+        robots.header("last-modified"),
+        "Tue, 01 Jan 1980 00:00:00 GMT"
+    );
+    let (code, left) = stub.stop(Duration::from_secs(12));
+    assert_eq!(code, Some(0), "{}", stub.logs());
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+    assert!(
+        !stub.logs().contains("exited with code"),
+        "the service stopped before the stub: {}",
+        stub.logs()
+    );
+}
+
 /// A Nitro app (nitropack 2, node-server preset) packed and booted the way Watt's Nitro
 /// capability runs it: its server build, `.output/server/index.mjs`, imported with the stub's
 /// socket as its listener; the build output ships as Nitro traced it, and nothing else does.
@@ -575,22 +609,16 @@ fn a_gateway_that_only_routes_and_a_static_site_stay_native_and_the_build_says_w
 /// on the npm registry.
 #[test]
 fn a_nitro_app_runs_its_server_build_as_watts_nitro_capability_does() {
-    let app = fixture("nitro", true);
-    let _ = std::fs::remove_dir_all(app.join("web/site/.output"));
-    let work = tempfile::tempdir().unwrap();
-    let archive = work.path().join("nitro.tar.zst");
-    let o = build(&app, &archive);
-    assert!(o.status.success(), "watt build failed\n{}", text(&o));
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    for line in [
-        "building site (nitro build)",
-        "service \"site\" (nitro): its Nitro server build .output/server/index.mjs runs \
-         natively, as Watt's Nitro capability imports it",
-    ] {
-        assert!(stderr.contains(line), "no `{line}` in\n{stderr}");
-    }
-    let root = work.path().join("x");
-    extract(&archive, &root);
+    let app = installed_fixture("nitro");
+    let (work, archive, root) = build_nitro_server(
+        &app,
+        "site",
+        &[
+            "building site (nitro build)",
+            "service \"site\" (nitro): its Nitro server build .output/server/index.mjs runs \
+             natively, as Watt's Nitro capability imports it",
+        ],
+    );
     let out = root.join("app/web/site/.output");
     assert!(out.join("server/node_modules/ms/package.json").is_file());
     assert!(out.join("public/robots.txt").is_file());
@@ -618,24 +646,7 @@ fn a_nitro_app_runs_its_server_build_as_watts_nitro_capability_does() {
         json_get(&format!("{base}/api/hello?name=watt")),
         json!({ "hello": "watt", "path": "/api/hello?name=watt" })
     );
-    let robots = request(&format!("{base}/robots.txt"), &[]);
-    assert_eq!(
-        (robots.status, robots.text().as_str()),
-        (200, "User-agent: *\nAllow: /\n")
-    );
-    // Nitro's asset manifest says when the build copied the file; the artifact says 1980.
-    assert_eq!(
-        robots.header("last-modified"),
-        "Tue, 01 Jan 1980 00:00:00 GMT"
-    );
-    let (code, left) = stub.stop(Duration::from_secs(12));
-    assert_eq!(code, Some(0), "{}", stub.logs());
-    assert!(left.is_empty(), "processes left behind: {left:?}");
-    assert!(
-        !stub.logs().contains("exited with code"),
-        "the service stopped before the stub: {}",
-        stub.logs()
-    );
+    assert_public_file_from_1980_then_stop(&base, &mut stub);
 
     // Built again, the same bytes: Nitro's clock does not reach the artifact.
     let again = work.path().join("again.tar.zst");
@@ -654,22 +665,16 @@ fn a_nitro_app_runs_its_server_build_as_watts_nitro_capability_does() {
 /// wattpm loads for it is not on the npm registry.
 #[test]
 fn a_nuxt_app_runs_its_nitro_server_build_as_watts_nuxt_capability_does() {
-    let app = fixture("nuxt", true);
-    let _ = std::fs::remove_dir_all(app.join("web/shop/.output"));
-    let work = tempfile::tempdir().unwrap();
-    let archive = work.path().join("nuxt.tar.zst");
-    let o = build(&app, &archive);
-    assert!(o.status.success(), "watt build failed\n{}", text(&o));
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    for line in [
-        "building shop (nuxt build)",
-        "service \"shop\" (nuxt): its Nitro server build .output/server/index.mjs runs \
-         natively, as Watt's Nuxt capability imports it",
-    ] {
-        assert!(stderr.contains(line), "no `{line}` in\n{stderr}");
-    }
-    let root = work.path().join("x");
-    extract(&archive, &root);
+    let app = installed_fixture("nuxt");
+    let (_work, _archive, root) = build_nitro_server(
+        &app,
+        "shop",
+        &[
+            "building shop (nuxt build)",
+            "service \"shop\" (nuxt): its Nitro server build .output/server/index.mjs runs \
+             natively, as Watt's Nuxt capability imports it",
+        ],
+    );
     let out = root.join("app/web/shop/.output");
     assert!(out.join("server/node_modules/vue/package.json").is_file());
     assert!(out.join("public/robots.txt").is_file());
@@ -702,23 +707,7 @@ fn a_nuxt_app_runs_its_nitro_server_build_as_watts_nuxt_capability_does() {
         json_get(&format!("{base}/api/hello?name=watt")),
         json!({ "hello": "watt", "path": "/api/hello?name=watt" })
     );
-    let robots = request(&format!("{base}/robots.txt"), &[]);
-    assert_eq!(
-        (robots.status, robots.text().as_str()),
-        (200, "User-agent: *\nAllow: /\n")
-    );
-    assert_eq!(
-        robots.header("last-modified"),
-        "Tue, 01 Jan 1980 00:00:00 GMT"
-    );
-    let (code, left) = stub.stop(Duration::from_secs(12));
-    assert_eq!(code, Some(0), "{}", stub.logs());
-    assert!(left.is_empty(), "processes left behind: {left:?}");
-    assert!(
-        !stub.logs().contains("exited with code"),
-        "the service stopped before the stub: {}",
-        stub.logs()
-    );
+    assert_public_file_from_1980_then_stop(&base, &mut stub);
 }
 
 /// TanStack Start runs under Watt through `@platformatic/tanstack`, which the npm registry

@@ -41,10 +41,15 @@ pub fn stub_bin() -> PathBuf {
 
 /// An installed example (ci/test.sh runs `npm ci` once per example per run).
 pub fn example(name: &str) -> PathBuf {
-    let dir = repo().join("examples").join(name);
+    installed("examples", name)
+}
+
+/// `<repo>/<folder>/<name>`, which must have its `node_modules`.
+fn installed(folder: &str, name: &str) -> PathBuf {
+    let dir = repo().join(folder).join(name);
     assert!(
         dir.join("node_modules").is_dir(),
-        "{} is not installed; run ci/test.sh (it runs `npm ci` in each example)",
+        "{} is not installed; run ci/test.sh (it runs `npm ci` in each example and fixture)",
         dir.display()
     );
     dir
@@ -446,13 +451,7 @@ pub fn asset_path(html: &str, prefix: &str) -> Option<String> {
 
 /// An installed app of `tests/fixtures/` (ci/test.sh runs `npm ci` in each one with a lockfile).
 pub fn installed_fixture(name: &str) -> PathBuf {
-    let dir = repo().join("tests/fixtures").join(name);
-    assert!(
-        dir.join("node_modules").is_dir(),
-        "{} is not installed; run ci/test.sh (it runs `npm ci` in each fixture)",
-        dir.display()
-    );
-    dir
+    installed("tests/fixtures", name)
 }
 
 /// The app's own `wattpm` (from its node_modules) with the test node first on PATH.
