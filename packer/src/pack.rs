@@ -196,8 +196,8 @@ pub fn pack(input: PackInput<'_>) -> Result<PackedApp> {
             exclude: &exclude,
             imported: &imported,
         };
-        inventory.reach(Some(svc), &request, package.ship_dependencies);
         if !package.ship_dependencies {
+            inventory.reach(Some(svc), &request, None);
             continue;
         }
         let closure = production_closure(&request).with_context(|| {
@@ -206,6 +206,7 @@ pub fn pack(input: PackInput<'_>) -> Result<PackedApp> {
                 svc.id
             )
         })?;
+        inventory.reach(Some(svc), &request, Some(&closure));
         for pkg in &closure.packages {
             let dest = artifact_path(APP_DIR, root, &root.join(&pkg.dest))?;
             let confine = if pkg.source.starts_with(root) {
@@ -261,7 +262,7 @@ pub fn pack(input: PackInput<'_>) -> Result<PackedApp> {
             exclude: &exclude,
             imported: &[],
         },
-        false,
+        None,
     );
     for (shipped, owners) in packages.values() {
         inventory.closure_package(&shipped.dest, &shipped.source, owners)?;

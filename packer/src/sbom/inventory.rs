@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use super::npm::{Lockfile, PackageJson};
 use super::omitted::{self, Reach};
 use super::{Bom, FileComponent, Formats, NpmComponent, Sbom};
-use crate::closure::ClosureRequest;
+use crate::closure::{Closure, ClosureRequest};
 use crate::config::ResolvedService;
 use crate::node_runtime::{NodeRuntime, BINARY, LIB_DIR};
 use crate::tree::{Entry, Source, Tree};
@@ -108,8 +108,14 @@ impl Inventory {
     /// What the service's dependencies reach with and without Watt's runtime packages cut
     /// (`ships`: whether its closure ships, or only its framework's output), to explain the
     /// packages that do not ship.
-    pub fn reach(&mut self, svc: Option<&ResolvedService>, req: &ClosureRequest<'_>, ships: bool) {
-        self.reach.push(Reach::of(svc, req, ships));
+    /// What `req` reaches; `shipped` is the closure `pack` computed from it when it ships.
+    pub fn reach(
+        &mut self,
+        svc: Option<&ResolvedService>,
+        req: &ClosureRequest<'_>,
+        shipped: Option<&Closure>,
+    ) {
+        self.reach.push(Reach::of(svc, req, shipped));
     }
 
     pub fn finish(self, cx: &Context<'_>) -> Result<Sbom> {

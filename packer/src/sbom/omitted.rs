@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::npm::Lockfile;
-use crate::closure::{production_closure, ClosureRequest};
+use crate::closure::{production_closure, Closure, ClosureRequest};
 use crate::config::ResolvedService;
 
 /// What one service's (or the app root's) dependencies reach.
@@ -25,27 +25,34 @@ pub(crate) struct Reach {
 }
 
 impl Reach {
-    pub fn of(svc: Option<&ResolvedService>, req: &ClosureRequest<'_>, ships: bool) -> Reach {
+    /// `shipped`: the closure of `req` that ships, when one does (pack computed it already);
+    /// otherwise the closure is computed here, only for explaining.
+    pub fn of(
+        svc: Option<&ResolvedService>,
+        req: &ClosureRequest<'_>,
+        shipped: Option<&Closure>,
+    ) -> Reach {
+        let names = |c: &Closure| -> BTreeSet<(String, Option<String>)> {
+            c.packages
+                .iter()
+                .map(|p| (p.name.clone(), p.version.clone()))
+                .collect()
+        };
         // A closure that cannot be computed reaches nothing here: its packages then come out
         // `unexplained`, never silently explained (the build itself reports real misses).
-        let names = |req: &ClosureRequest<'_>| -> BTreeSet<(String, Option<String>)> {
+        let computed = |req: &ClosureRequest<'_>| {
             production_closure(req)
-                .map(|c| {
-                    c.packages
-                        .into_iter()
-                        .map(|p| (p.name, p.version))
-                        .collect()
-                })
+                .map(|c| names(&c))
                 .unwrap_or_default()
         };
-        let full = names(&ClosureRequest {
+        let full = computed(&ClosureRequest {
             exclude: &[],
             ..*req
         });
         Reach {
             service: svc.map(|s| (s.id.clone(), s.kind.to_string())),
-            ships,
-            cut: names(req),
+            ships: shipped.is_some(),
+            cut: shipped.map_or_else(|| computed(req), names),
             full,
         }
     }
