@@ -167,22 +167,30 @@ pub fn routes(gw: &ResolvedService, app: &ResolvedApp) -> Result<Vec<GatewayRout
     Ok(routes)
 }
 
-/// What Watt's `getMeta().gateway.prefix` says for the target.
+/// What Watt's `getMeta().gateway.prefix` says for the target (packages/<kind>/lib/capability.js).
 fn own_prefix(s: &ResolvedService) -> Option<String> {
     let base = s.application.base_path.clone();
     match s.kind {
         Kind::Next | Kind::Astro | Kind::Vite | Kind::Remix | Kind::ReactRouter => {
             Some(base.unwrap_or_default())
         }
-        Kind::Node => base,
+        // TanStack's production `getMeta` is Vite's without a dev server: no `config.base`.
+        Kind::Node | Kind::Nitro | Kind::Nuxt | Kind::Tanstack => base,
         _ => None,
     }
 }
 
 fn wants_absolute_urls(s: &ResolvedService) -> bool {
     match s.kind {
-        Kind::Next | Kind::Astro | Kind::Vite | Kind::Remix | Kind::ReactRouter => true,
+        Kind::Next
+        | Kind::Astro
+        | Kind::Vite
+        | Kind::Remix
+        | Kind::ReactRouter
+        | Kind::Tanstack => true,
         Kind::Node => s.node.absolute_url,
+        // Nitro and Nuxt: `wantsAbsoluteUrls: !!hasBasePath`.
+        Kind::Nitro | Kind::Nuxt => s.application.base_path.is_some(),
         _ => false,
     }
 }
@@ -306,6 +314,20 @@ mod tests {
                     },
                 ],
                 vec![r("/c-base", "c", "/c-base"), r("/x", "a", "/v1")],
+            ),
+            (
+                "nitro and nuxt keep a base path and are stripped without one",
+                json!({"gateway": {"applications": [{"id": "shop"}, {"id": "blog"}, {"id": "api"}]}}),
+                vec![
+                    svc("shop", Kind::Nuxt, Some("/shop"), Value::Null),
+                    svc("blog", Kind::Nuxt, None, Value::Null),
+                    svc("api", Kind::Nitro, Some("/v1"), Value::Null),
+                ],
+                vec![
+                    r("/blog", "blog", ""),
+                    r("/shop", "shop", "/shop"),
+                    r("/v1", "api", "/v1"),
+                ],
             ),
             (
                 "empty list: every other service at /<id>, v2 composer spelling too",
