@@ -2,7 +2,7 @@
 //! process. The launcher decides at run time which of Watt's shapes the module has
 //! (`create()`/`build()` factory, Fastify plugin, or a script that listens itself).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 
@@ -85,7 +85,7 @@ fn entry_file(svc: &ResolvedService) -> Result<PathBuf> {
         .or_else(|| exports_entry(pkg.get("exports")).map(|m| ("package.json exports", m)));
     if let Some((from, rel)) = declared {
         let path = dir.join(&rel);
-        return match resolve_file(&path) {
+        return match crate::imports::resolve_file(&path) {
             Some(p) => Ok(p),
             None => bail!(
                 "service \"{}\": {from} points at {rel}, which does not exist in {} \
@@ -123,25 +123,6 @@ fn exports_target(v: &serde_json::Value) -> Option<String> {
             .and_then(|d| d.as_str())
             .map(str::to_string)
     })
-}
-
-/// Node's file resolution for a main path: as is, with an extension, or a folder's index.
-fn resolve_file(path: &Path) -> Option<PathBuf> {
-    if path.is_file() {
-        return Some(path.to_path_buf());
-    }
-    for ext in ENTRY_EXTS {
-        let mut with = path.as_os_str().to_owned();
-        with.push(format!(".{ext}"));
-        let with = PathBuf::from(with);
-        if with.is_file() {
-            return Some(with);
-        }
-    }
-    if path.is_dir() {
-        return first_existing(path, &["index"], ENTRY_EXTS);
-    }
-    None
 }
 
 #[cfg(test)]

@@ -200,9 +200,9 @@ fn in_node_modules(file: &Path, confine: &Path) -> bool {
         .unwrap_or(true)
 }
 
-/// Node's file lookup for a relative specifier: as is, with an extension, a folder's
-/// package.json `main`, or its `index`.
-fn resolve_file(path: &Path) -> Option<PathBuf> {
+/// Node's file lookup for a relative specifier or a package's `main`: as is, with an
+/// extension, a folder's package.json `main`, or its `index`.
+pub(crate) fn resolve_file(path: &Path) -> Option<PathBuf> {
     if path.is_file() {
         return Some(path.to_path_buf());
     }
