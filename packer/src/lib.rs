@@ -21,6 +21,7 @@ pub mod layers;
 pub mod node_runtime;
 pub mod pack;
 pub mod paths;
+pub mod publish;
 pub mod sbom;
 pub mod sink;
 pub mod tree;

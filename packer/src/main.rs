@@ -4,7 +4,8 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use watt_pack::image::{self, reference::Reference};
-use watt_pack::sink::{archive::Compression, ArchiveSink, Sink};
+use watt_pack::publish::{ImagePlan, LocalImage, Plan, Published};
+use watt_pack::sink::{archive::Compression, ArchiveSink};
 
 /// Pack a Platformatic Watt application into one deployable artifact.
 #[derive(Parser)]
@@ -17,77 +18,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Build every service and pack the app.
-    Build {
-        /// The app folder (holding watt.json).
-        #[arg(default_value = ".")]
-        dir: PathBuf,
-        /// Output format (default: archive, or only the registry when --push is given without -o).
-        #[arg(long, value_enum)]
-        format: Option<Format>,
-        /// Output path. archive: its extension picks the compression: .tar.zst (default),
-        /// .tar.gz, .tar; default <app name>.tar.zst. oci: a folder (default <app name>.oci).
-        /// oci-archive: a tar file (default <app name>.oci.tar).
-        #[arg(short, long)]
-        output: Option<PathBuf>,
-        /// The node executable to carry (default: `node` on PATH).
-        #[arg(long)]
-        node: Option<PathBuf>,
-        /// The watt-stub binary (default: WATT_STUB, else next to `watt`).
-        #[arg(long, env = "WATT_STUB")]
-        stub: Option<PathBuf>,
-        /// Builds to run at once (default: number of cores).
-        #[arg(short, long)]
-        jobs: Option<usize>,
-        /// Image name and tag, e.g. registry.example.com/team/app:1.2 (repeatable); the first
-        /// sets org.opencontainers.image.version; oci-archive's RepoTags.
-        #[arg(long = "tag", value_name = "REF")]
-        tags: Vec<String>,
-        /// Numeric user the image runs as.
-        #[arg(long, default_value = "65532:65532", value_name = "UID:GID")]
-        user: watt_pack::image::User,
-        /// Image layer compression.
-        #[arg(long, value_enum, default_value_t = watt_pack::image::Compression::Gzip)]
-        compression: watt_pack::image::Compression,
-        /// Print a JSON result (digest, tags, layers, outputs, pushes) on stdout instead of
-        /// REF@DIGEST.
-        #[arg(long)]
-        json: bool,
-        /// Push the image to this registry reference (repeatable), e.g. ghcr.io/acme/app:1.2.
-        /// Credentials come from ~/.docker/config.json ($DOCKER_CONFIG).
-        #[arg(long = "push", value_name = "REF")]
-        push: Vec<String>,
-        /// Write the pushed references (REF@sha256:…), one a line, to this file.
-        #[arg(long, value_name = "FILE")]
-        image_refs: Option<PathBuf>,
-        /// Talk plain HTTP to the registry (loopback test registries).
-        #[arg(long)]
-        insecure: bool,
-        /// Put the app on this image: an OCI layout folder, an oci-archive or docker-archive
-        /// tar, or a registry reference (default: none; the image holds only the app).
-        #[arg(long, value_name = "IMAGE")]
-        base: Option<String>,
-        /// Ship paths the ignore rules leave out (secret-like files, .wattignore,
-        /// .dockerignore): a gitignore-style glob relative to the app root, e.g. `web/api/.env`
-        /// or `*.pem`. Repeatable.
-        #[arg(long = "include", value_name = "GLOB")]
-        include: Vec<String>,
-        /// Bake env file values (.env, envfile) into the manifest instead of leaving them out;
-        /// also WATT_DOTENV=1.
-        #[arg(long, env = "WATT_DOTENV")]
-        dotenv: bool,
-        /// With an image format, also write the archive (as `--format archive` would) from the
-        /// same build: its extension picks the compression.
-        #[arg(long, value_name = "FILE")]
-        archive: Option<PathBuf>,
-        /// SBOM formats beside the CycloneDX one every artifact carries at sbom.cdx.json:
-        /// `spdx` adds SPDX 2.3 JSON at sbom.spdx.json.
-        #[arg(long = "sbom", value_enum, value_name = "FORMAT")]
-        sbom: Vec<SbomFormat>,
-        /// Build and pack in memory and print what would ship (as `watt inspect`; --json for
-        /// JSON), writing no artifact.
-        #[arg(long)]
-        dry_run: bool,
-    },
+    Build(BuildArgs),
     /// Show what an artifact holds: size and files per part and per layer, the largest
     /// packages, the SBOM summary, the env file keys baked in (names only), what the ignore
     /// rules left out.
@@ -129,6 +60,79 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(clap::Args)]
+struct BuildArgs {
+    /// The app folder (holding watt.json).
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// Output format (default: archive, or only the registry when --push is given without -o).
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+    /// Output path. archive: its extension picks the compression: .tar.zst (default),
+    /// .tar.gz, .tar; default <app name>.tar.zst. oci: a folder (default <app name>.oci).
+    /// oci-archive: a tar file (default <app name>.oci.tar).
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// The node executable to carry (default: `node` on PATH).
+    #[arg(long)]
+    node: Option<PathBuf>,
+    /// The watt-stub binary (default: WATT_STUB, else next to `watt`).
+    #[arg(long, env = "WATT_STUB")]
+    stub: Option<PathBuf>,
+    /// Builds to run at once (default: number of cores).
+    #[arg(short, long)]
+    jobs: Option<usize>,
+    /// Image name and tag, e.g. registry.example.com/team/app:1.2 (repeatable); the first
+    /// sets org.opencontainers.image.version; oci-archive's RepoTags.
+    #[arg(long = "tag", value_name = "REF")]
+    tags: Vec<String>,
+    /// Numeric user the image runs as.
+    #[arg(long, default_value = "65532:65532", value_name = "UID:GID")]
+    user: watt_pack::image::User,
+    /// Image layer compression.
+    #[arg(long, value_enum, default_value_t = watt_pack::image::Compression::Gzip)]
+    compression: watt_pack::image::Compression,
+    /// Print a JSON result (digest, tags, layers, outputs, pushes) on stdout instead of
+    /// REF@DIGEST.
+    #[arg(long)]
+    json: bool,
+    /// Push the image to this registry reference (repeatable), e.g. ghcr.io/acme/app:1.2.
+    /// Credentials come from ~/.docker/config.json ($DOCKER_CONFIG).
+    #[arg(long = "push", value_name = "REF")]
+    push: Vec<String>,
+    /// Write the pushed references (REF@sha256:…), one a line, to this file.
+    #[arg(long, value_name = "FILE")]
+    image_refs: Option<PathBuf>,
+    /// Talk plain HTTP to the registry (loopback test registries).
+    #[arg(long)]
+    insecure: bool,
+    /// Put the app on this image: an OCI layout folder, an oci-archive or docker-archive
+    /// tar, or a registry reference (default: none; the image holds only the app).
+    #[arg(long, value_name = "IMAGE")]
+    base: Option<String>,
+    /// Ship paths the ignore rules leave out (secret-like files, .wattignore,
+    /// .dockerignore): a gitignore-style glob relative to the app root, e.g. `web/api/.env`
+    /// or `*.pem`. Repeatable.
+    #[arg(long = "include", value_name = "GLOB")]
+    include: Vec<String>,
+    /// Bake env file values (.env, envfile) into the manifest instead of leaving them out;
+    /// also WATT_DOTENV=1.
+    #[arg(long, env = "WATT_DOTENV")]
+    dotenv: bool,
+    /// With an image format, also write the archive (as `--format archive` would) from the
+    /// same build: its extension picks the compression.
+    #[arg(long, value_name = "FILE")]
+    archive: Option<PathBuf>,
+    /// SBOM formats beside the CycloneDX one every artifact carries at sbom.cdx.json:
+    /// `spdx` adds SPDX 2.3 JSON at sbom.spdx.json.
+    #[arg(long = "sbom", value_enum, value_name = "FORMAT")]
+    sbom: Vec<SbomFormat>,
+    /// Build and pack in memory and print what would ship (as `watt inspect`; --json for
+    /// JSON), writing no artifact.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -225,262 +229,220 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Build {
-            dir,
-            format,
-            output,
-            node,
-            stub,
-            jobs,
-            tags,
-            user,
+        Cmd::Build(args) => build(args),
+    }
+}
+
+/// `watt build`: check where the outputs go, build and pack, publish.
+fn build(args: BuildArgs) -> Result<()> {
+    let BuildArgs {
+        dir,
+        format,
+        output,
+        node,
+        stub,
+        jobs,
+        tags,
+        user,
+        compression,
+        json,
+        push,
+        image_refs,
+        insecure,
+        base,
+        include,
+        dotenv,
+        archive,
+        sbom,
+        dry_run,
+    } = args;
+    let tags = tags
+        .iter()
+        .map(|t| {
+            t.parse::<Reference>()
+                .map_err(|e| anyhow::anyhow!("--tag {e}"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let push = push
+        .iter()
+        .map(|t| {
+            let r = t
+                .parse::<Reference>()
+                .map_err(|e| anyhow::anyhow!("--push {e}"))?;
+            if r.registry.is_none() {
+                bail!("--push {t}: name the registry, e.g. registry.example.com/{t}");
+            }
+            Ok(r)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if image_refs.is_some() && push.is_empty() {
+        bail!("--image-refs lists pushed references: add --push REF");
+    }
+    // With --push and no -o/--format, the registry is the only output.
+    let local = format.is_some() || output.is_some() || push.is_empty();
+    let format = format.unwrap_or(if push.is_empty() {
+        Format::Archive
+    } else {
+        Format::OciArchive
+    });
+    if format == Format::Archive && (!push.is_empty() || base.is_some()) {
+        bail!(
+            "--push and --base make an image: use --format oci or oci-archive (or no \
+             --format with --push)"
+        );
+    }
+    let started = std::time::Instant::now();
+    let app = watt_pack::config::resolve(&dir)?;
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let options = watt_pack::BuildOptions {
+        node,
+        stub,
+        jobs,
+        include,
+        bake_dotenv: dotenv,
+        private_tmp: dry_run,
+        sbom: watt_pack::sbom::Formats {
+            spdx: sbom.contains(&SbomFormat::Spdx),
+        },
+    };
+    if dry_run {
+        let packed = watt_pack::build_app(&app, &options)?;
+        let report = watt_pack::inspect::packed(&packed, &app.root)?;
+        return print_report(&report, json);
+    }
+    let output = output.unwrap_or_else(|| default_output(&app, format));
+    let archive_sink = |path: &Path, flag: &str| match Compression::from_path(path) {
+        Some(compression) => Ok(ArchiveSink {
+            path: path.to_path_buf(),
             compression,
-            json,
+        }),
+        None => bail!(
+            "{flag}{}: the archive name must end in .tar.zst, .tar.gz or .tar",
+            path.display()
+        ),
+    };
+    let mut plan = match format {
+        Format::Archive if archive.is_some() => {
+            bail!("--archive adds an archive to an image: use it with --format oci or oci-archive")
+        }
+        Format::Archive => Plan::Archive(archive_sink(&output, "")?),
+        Format::Oci | Format::OciArchive => Plan::Image(ImagePlan {
+            local: local.then_some(if format == Format::Oci {
+                LocalImage::Layout(output)
+            } else {
+                LocalImage::OciArchive(output)
+            }),
+            archive: archive
+                .as_deref()
+                .map(|a| archive_sink(a, "--archive "))
+                .transpose()?,
             push,
             image_refs,
-            insecure,
-            base,
-            include,
-            dotenv,
-            archive,
-            sbom,
-            dry_run,
-        } => {
-            let tags = tags
-                .iter()
-                .map(|t| {
-                    t.parse::<Reference>()
-                        .map_err(|e| anyhow::anyhow!("--tag {e}"))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let push = push
-                .iter()
-                .map(|t| {
-                    let r = t
-                        .parse::<Reference>()
-                        .map_err(|e| anyhow::anyhow!("--push {e}"))?;
-                    if r.registry.is_none() {
-                        bail!("--push {t}: name the registry, e.g. registry.example.com/{t}");
-                    }
-                    Ok(r)
-                })
-                .collect::<Result<Vec<_>>>()?;
-            if image_refs.is_some() && push.is_empty() {
-                bail!("--image-refs lists pushed references: add --push REF");
-            }
-            // With --push and no -o/--format, the registry is the only output.
-            let local = format.is_some() || output.is_some() || push.is_empty();
-            let format = format.unwrap_or(if push.is_empty() {
-                Format::Archive
-            } else {
-                Format::OciArchive
-            });
-            if format == Format::Archive && (!push.is_empty() || base.is_some()) {
-                bail!(
-                    "--push and --base make an image: use --format oci or oci-archive (or no \
-                     --format with --push)"
-                );
-            }
-            let started = std::time::Instant::now();
-            let app = watt_pack::config::resolve(&dir)?;
-            let jobs =
-                jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-            let options = watt_pack::BuildOptions {
-                node,
-                stub,
-                jobs,
-                include,
-                bake_dotenv: dotenv,
-                private_tmp: dry_run,
-                sbom: watt_pack::sbom::Formats {
-                    spdx: sbom.contains(&SbomFormat::Spdx),
-                },
-            };
-            if dry_run {
-                let packed = watt_pack::build_app(&app, &options)?;
-                let report = watt_pack::inspect::packed(&packed, &app.root)?;
-                return print_report(&report, json);
-            }
-            let output = output.unwrap_or_else(|| default_output(&app, format));
-            let compression_archive = match format {
-                Format::Archive => match Compression::from_path(&output) {
-                    Some(c) => Some(c),
-                    None => bail!(
-                        "{}: the archive name must end in .tar.zst, .tar.gz or .tar",
-                        output.display()
-                    ),
-                },
-                _ => None,
-            };
-            if local && format == Format::Oci {
-                watt_pack::image::layout::check_dir_output(&output)?;
-            }
-            let also_archive = match (&archive, format) {
-                (None, _) => None,
-                (Some(_), Format::Archive) => {
-                    bail!("--archive adds an archive to an image: use it with --format oci or oci-archive")
-                }
-                (Some(a), _) => match Compression::from_path(a) {
-                    Some(compression) => {
-                        check_writable(a)?;
-                        Some(ArchiveSink {
-                            path: a.clone(),
-                            compression,
-                        })
-                    }
-                    None => bail!(
-                        "--archive {}: the archive name must end in .tar.zst, .tar.gz or .tar",
-                        a.display()
-                    ),
-                },
-            };
-            if local {
-                check_writable(&output)?;
-            }
-            if let Some(f) = &image_refs {
-                check_writable(f)?;
-            }
-            let push_opts = image::push::PushOptions { insecure };
-            image::push::check(&push, &push_opts)?;
-            let scratch = tempfile::Builder::new()
-                .prefix("watt-base-")
-                .tempdir()
-                .context("cannot create a temporary folder")?;
-            let base = base
-                .map(|b| image::base::open(&b, scratch.path(), insecure))
-                .transpose()?;
-            let packed = watt_pack::build_app(&app, &options)?;
-            if let Some(compression) = compression_archive {
-                let sink = ArchiveSink {
-                    path: output,
-                    compression,
-                };
-                sink.write(&packed)?;
-                let size = std::fs::metadata(&sink.path).map(|m| m.len()).unwrap_or(0);
-                eprintln!(
-                    "watt: wrote {} ({:.1} MB, {} layers flattened) in {:.1}s\n      run it: mkdir app && tar -xf {} -C app && app/watt-stub",
-                    sink.describe(),
-                    size as f64 / 1e6,
-                    packed.layers.len(),
-                    started.elapsed().as_secs_f64(),
-                    sink.describe(),
-                );
-                return Ok(());
-            }
-            if let Some(sink) = &also_archive {
-                sink.write(&packed)?;
-                eprintln!("watt: wrote {}", sink.describe());
-            }
-            let opts = image::ImageOptions {
-                tags: tags.clone(),
+            push_options: image::push::PushOptions { insecure },
+            options: image::ImageOptions {
+                tags,
                 user,
                 compression,
                 labels: image::config::git_labels(&app.root),
-                base,
-            };
-            let staging = if local {
-                parent_dir(&output).to_path_buf()
-            } else {
-                std::env::temp_dir()
-            };
-            let layout = image::layout::Layout::stage_in(&staging)?;
-            let img = image::build(&packed, &opts, &layout)?;
-            layout.write_index(&img, &tags)?;
-            let pushed = image::push::push(&img, &layout, &push, &push_opts)?;
-            if let Some(f) = &image_refs {
-                let text: String = pushed
-                    .iter()
-                    .map(|p| format!("{}\n", p.reference))
-                    .collect();
-                write_atomically(f, text.as_bytes())?;
-            }
-            let mut outputs = Vec::new();
-            if let Some(sink) = &also_archive {
-                outputs.push(serde_json::json!({"format": "archive", "path": sink.path}));
-            }
-            if local && format == Format::Oci {
-                layout.persist_dir(&output)?;
-                outputs.push(serde_json::json!({"format": "oci", "path": output}));
-            } else if local {
-                layout.persist_archive(&img, &tags, packed.mtime, &output)?;
-                outputs.push(serde_json::json!({"format": "oci-archive", "path": output}));
-            }
-            let compressed: u64 = img.layers.iter().map(|l| l.descriptor.size).sum();
-            let unpacked: u64 = img.layers.iter().map(|l| l.uncompressed_size).sum();
+                base: None,
+            },
+        }),
+    };
+    plan.check()?;
+    // Opened (and pulled) before building: a bad --base fails in seconds.
+    let scratch = tempfile::Builder::new()
+        .prefix("watt-base-")
+        .tempdir()
+        .context("cannot create a temporary folder")?;
+    if let (Plan::Image(p), Some(b)) = (&mut plan, base) {
+        p.options.base = Some(image::base::open(&b, scratch.path(), insecure)?);
+    }
+    let packed = watt_pack::build_app(&app, &options)?;
+    let published = watt_pack::publish::publish(&packed, &plan)?;
+    let tags = match &plan {
+        Plan::Image(p) => p.options.tags.as_slice(),
+        Plan::Archive(_) => &[],
+    };
+    print_published(&published, &app, tags, packed.layers.len(), started, json)
+}
+
+/// The last progress line on stderr, and the result on stdout: `REF@DIGEST` (or each pushed
+/// reference), or the whole result with `--json`.
+fn print_published(
+    published: &Published,
+    app: &watt_pack::config::ResolvedApp,
+    tags: &[Reference],
+    layers: usize,
+    started: std::time::Instant,
+    json: bool,
+) -> Result<()> {
+    let secs = started.elapsed().as_secs_f64();
+    let (img, pushed, outputs) = match published {
+        Published::Archive { path, bytes } => {
+            let path = path.display();
             eprintln!(
-                "watt: image {} ({} layers, {:.1} MB compressed, {:.1} MB unpacked) in {:.1}s",
-                if local {
-                    output.display().to_string()
-                } else {
-                    "pushed".to_string()
-                },
-                img.layers.len(),
-                compressed as f64 / 1e6,
-                unpacked as f64 / 1e6,
-                started.elapsed().as_secs_f64()
+                "watt: wrote {path} ({:.1} MB, {layers} layers flattened) in {secs:.1}s\n      \
+                 run it: mkdir app && tar -xf {path} -C app && app/watt-stub",
+                *bytes as f64 / 1e6,
             );
-            let name = tags
-                .first()
-                .map(|t| t.name())
-                .unwrap_or_else(|| default_name(&app));
-            if json {
-                let v = serde_json::json!({
-                    "digest": img.manifest.digest,
-                    "reference": format!("{name}@{}", img.manifest.digest),
-                    "tags": tags.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
-                    "config": img.config.digest,
-                    "outputs": outputs,
-                    "pushed": pushed.iter().map(|p| serde_json::json!({
-                        "reference": p.reference,
-                        "uploaded": p.uploaded.iter().map(|(d, s)| serde_json::json!({"digest": d, "size": s})).collect::<Vec<_>>(),
-                        "uploadedBytes": p.uploaded.iter().map(|(_, s)| s).sum::<u64>() + p.manifest_size,
-                        "skipped": p.skipped,
-                        "sbom": p.sbom.as_ref().map(|s| serde_json::json!({
-                            "reference": s.reference,
-                            "referrersTag": s.referrers_tag,
-                        })),
-                    })).collect::<Vec<_>>(),
-                    "layers": img.layers.iter().map(|l| serde_json::json!({
-                        "name": l.name,
-                        "owner": l.owner,
-                        "digest": l.descriptor.digest,
-                        "mediaType": l.descriptor.media_type,
-                        "size": l.descriptor.size,
-                        "diffId": l.diff_id,
-                        "uncompressedSize": l.uncompressed_size,
-                    })).collect::<Vec<_>>(),
-                });
-                println!("{}", serde_json::to_string_pretty(&v)?);
-            } else if pushed.is_empty() {
-                println!("{name}@{}", img.manifest.digest);
-            } else {
-                for p in &pushed {
-                    println!("{}", p.reference);
-                }
-            }
-            Ok(())
+            return Ok(());
+        }
+        Published::Image {
+            image,
+            pushed,
+            outputs,
+        } => (image, pushed, outputs),
+    };
+    let compressed: u64 = img.layers.iter().map(|l| l.descriptor.size).sum();
+    let unpacked: u64 = img.layers.iter().map(|l| l.uncompressed_size).sum();
+    let local = outputs.iter().find(|(f, _)| *f != "archive");
+    eprintln!(
+        "watt: image {} ({} layers, {:.1} MB compressed, {:.1} MB unpacked) in {secs:.1}s",
+        local.map_or("pushed".to_string(), |(_, p)| p.display().to_string()),
+        img.layers.len(),
+        compressed as f64 / 1e6,
+        unpacked as f64 / 1e6,
+    );
+    let name = tags
+        .first()
+        .map(|t| t.name())
+        .unwrap_or_else(|| default_name(app));
+    if json {
+        let v = serde_json::json!({
+            "digest": img.manifest.digest,
+            "reference": format!("{name}@{}", img.manifest.digest),
+            "tags": tags.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
+            "config": img.config.digest,
+            "outputs": outputs.iter().map(|(format, path)| serde_json::json!({"format": format, "path": path})).collect::<Vec<_>>(),
+            "pushed": pushed.iter().map(|p| serde_json::json!({
+                "reference": p.reference,
+                "uploaded": p.uploaded.iter().map(|(d, s)| serde_json::json!({"digest": d, "size": s})).collect::<Vec<_>>(),
+                "uploadedBytes": p.uploaded.iter().map(|(_, s)| s).sum::<u64>() + p.manifest_size,
+                "skipped": p.skipped,
+                "sbom": p.sbom.as_ref().map(|s| serde_json::json!({
+                    "reference": s.reference,
+                    "referrersTag": s.referrers_tag,
+                })),
+            })).collect::<Vec<_>>(),
+            "layers": img.layers.iter().map(|l| serde_json::json!({
+                "name": l.name,
+                "owner": l.owner,
+                "digest": l.descriptor.digest,
+                "mediaType": l.descriptor.media_type,
+                "size": l.descriptor.size,
+                "diffId": l.diff_id,
+                "uncompressedSize": l.uncompressed_size,
+            })).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else if pushed.is_empty() {
+        println!("{name}@{}", img.manifest.digest);
+    } else {
+        for p in pushed {
+            println!("{}", p.reference);
         }
     }
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".watt-partial-")
-        .tempfile_in(parent_dir(path))
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    std::io::Write::write_all(&mut tmp, bytes)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
-}
-
-fn parent_dir(output: &Path) -> &Path {
-    match output.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    }
 }
 
 fn default_name(app: &watt_pack::config::ResolvedApp) -> String {
@@ -516,19 +478,6 @@ fn default_output(app: &watt_pack::config::ResolvedApp, format: Format) -> PathB
         Format::Oci => format!("{name}.oci"),
         Format::OciArchive => format!("{name}.oci.tar"),
     })
-}
-
-/// Fail before building when the output cannot be written, not after minutes of builds.
-fn check_writable(output: &Path) -> Result<()> {
-    let dir = parent_dir(output);
-    if !dir.is_dir() {
-        bail!("the output folder {} does not exist", dir.display());
-    }
-    tempfile::Builder::new()
-        .prefix(".watt-probe-")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot write to the output folder {}", dir.display()))?;
-    Ok(())
 }
 
 fn print_summary(app: &watt_pack::config::ResolvedApp) {
