@@ -298,3 +298,47 @@ fn zstd_layers_are_opt_in_and_podman_runs_them() {
     check_api_routes(&base, &|| c.logs());
     assert_eq!(c.stop(10).0, 0, "{}", c.logs());
 }
+
+/// An app whose `.env` asks for loopback (`PLT_SERVER_HOSTNAME=127.0.0.1`, baked in with
+/// `--dotenv`) listens on every interface in the image, because the image's environment sets
+/// `PLT_SERVER_HOSTNAME=0.0.0.0` and the real environment beats env files (Watt's rule); an
+/// operator's `-e` still wins.
+#[test]
+fn the_image_binds_every_interface_even_when_the_env_file_asks_for_loopback() {
+    let tag = "localhost/watt-e2e-hostname:test";
+    let app = repo().join("tests/fixtures/secrets");
+    let (o, path, _dir) = build_image(&app, "oci-archive", tag, &["--dotenv"]);
+    assert!(o.status.success(), "watt build failed\n{}", text(&o));
+    let _image = PodmanImage::load(&path, tag);
+    let podman = podman;
+    let listening = |env: &[(&str, String)], name: &str| {
+        let port = free_port();
+        let mut env = env.to_vec();
+        env.push(("PORT", port.to_string()));
+        let c = Container::run(&podman, tag, &format!("{name}-{port}"), &env);
+        let url = format!("http://127.0.0.1:{port}/");
+        c.wait_ready(&url, Duration::from_secs(60));
+        let logs = c.logs();
+        let (code, _) = c.stop(10);
+        assert_eq!(code, 0, "{logs}");
+        let line = logs
+            .lines()
+            .find(|l| l.contains("listening on http://"))
+            .unwrap_or_else(|| panic!("no listening line\n{logs}"))
+            .to_string();
+        (line, port)
+    };
+    let (line, port) = listening(&[], "watt-e2e-hostname-default");
+    assert!(
+        line.contains(&format!("listening on http://0.0.0.0:{port}")),
+        "{line}"
+    );
+    let (line, port) = listening(
+        &[("PLT_SERVER_HOSTNAME", "127.0.0.1".into())],
+        "watt-e2e-hostname-loopback",
+    );
+    assert!(
+        line.contains(&format!("listening on http://127.0.0.1:{port}")),
+        "{line}"
+    );
+}

@@ -90,12 +90,24 @@ pub fn labels(app: &PackedApp, opts: &ImageOptions) -> BTreeMap<String, String> 
 pub fn config(app: &PackedApp, opts: &ImageOptions, layers: &[LayerBlob]) -> Value {
     let created = created(app.mtime);
     let base = opts.base.as_ref().map(|b| &b.config);
-    let mut env = vec![format!("PATH={PATH}"), "NODE_ENV=production".to_string()];
+    // `PLT_SERVER_HOSTNAME=0.0.0.0`, as the Dockerfiles in Watt's deployment guides set it
+    // (docs/guides/deployment/nextjs-in-k8s.md): an app whose `.env` asks for loopback is still
+    // reachable through a published port, because the real environment beats env files; `-e`
+    // overrides it.
+    let mut env = vec![
+        format!("PATH={PATH}"),
+        "NODE_ENV=production".to_string(),
+        format!("PLT_SERVER_HOSTNAME={}", watt_manifest::DEFAULT_HOSTNAME),
+    ];
     // A base's other variables stay (its CA bundle location, locale, …); ours win.
+    let ours: Vec<String> = env
+        .iter()
+        .filter_map(|e| e.split_once('=').map(|(k, _)| format!("{k}=")))
+        .collect();
     let base_env = base.and_then(|c| c["config"]["Env"].as_array().cloned());
     for e in base_env.unwrap_or_default() {
         if let Some(e) = e.as_str() {
-            if !e.starts_with("PATH=") && !e.starts_with("NODE_ENV=") {
+            if !ours.iter().any(|k| e.starts_with(k.as_str())) {
                 env.push(e.to_string());
             }
         }
