@@ -140,13 +140,20 @@ fn a_next_page_reads_platformatic_globals_during_next_build_and_at_request_time(
     let o = build(&app, &archive);
     assert!(o.status.success(), "watt build failed\n{}", text(&o));
     eprintln!("watt build next-globals: {:?}", started.elapsed());
+    assert!(
+        text(&o).contains("application.basePath \"/site\" does not reach Next"),
+        "the build says the base path does not reach Next\n{}",
+        text(&o)
+    );
 
     let root = work.path().join("x");
     extract(&archive, &root);
     let port = free_port();
     let mut stub = boot(&root, port);
-    let url = format!("http://127.0.0.1:{port}/site");
-    stub.wait_ready(&url, Duration::from_secs(60));
+    // The app has no next.config for Watt to wrap, so `application.basePath` (/site) reaches
+    // the globals but not Next: both Watt and watt-stub serve the entrypoint at `/`.
+    let url = format!("http://127.0.0.1:{port}");
+    stub.wait_ready(&format!("{url}/"), Duration::from_secs(60));
     let (status, html) = get(&url);
     assert_eq!(status, 200, "{html}");
     // Rendered by `next build` with Watt's build-time globals: the service's base path and id,
@@ -165,8 +172,6 @@ fn a_next_page_reads_platformatic_globals_during_next_build_and_at_request_time(
     let mut cmd = wattpm(&app);
     cmd.arg("start").env("PORT", port.to_string());
     let mut watt = Running::start(cmd);
-    // Watt 3.67 serves its entrypoint Next app at `/` (its base path applies behind a gateway;
-    // watt-stub keeps `/site`), with the same globals.
     let url = format!("http://127.0.0.1:{port}");
     watt.wait_ready(&format!("{url}/"), Duration::from_secs(90));
     let (_, html) = get(&format!("{url}/"));

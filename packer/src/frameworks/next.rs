@@ -5,9 +5,10 @@
 //!   read `NEXT_PRIVATE_STANDALONE` into the *default* `output` (`server/config-shared.js`), so a
 //!   config without `output` builds standalone while an explicit `output` still wins.
 //! - `application.basePath` is what Watt gives Next when `next.config` has no `basePath` of its
-//!   own (Watt wraps the config at build time). watt does the same by giving Next's default
-//!   config that base path for the build (a `--import` hook in `NODE_OPTIONS`), and checks the
-//!   built config against it, so pages and assets always live under the prefix the gateway uses.
+//!   own (Watt wraps the config file at build time; an app without one is not wrapped and
+//!   serves at `/`). watt does the same by giving Next's default config that base path for the
+//!   build (a `--import` hook in `NODE_OPTIONS`), and checks the built config against it, so
+//!   pages and assets live under the prefix the gateway uses.
 //! - `.next/standalone` holds `server.js` (at the app's path below Next's tracing root) and only
 //!   the `node_modules` files Next traced; it lacks `.next/static` and `public/`, which are placed
 //!   beside `server.js` in the artifact (the user's folders are never modified). The stub serves
@@ -128,7 +129,7 @@ fn build_env(
         _ => hook,
     };
     let base = wanted_base_path(svc);
-    if !base.is_empty() {
+    if !base.is_empty() && wrapped_config(svc).is_some() {
         env.push(("WATT_NEXT_BASE_PATH".into(), base));
     }
     env.push(("WATT_NEXT_BUILD_ID".into(), build_id.to_string()));
@@ -138,6 +139,26 @@ fn build_env(
     ));
     env.push(("NODE_OPTIONS".into(), options));
     env
+}
+
+/// The next.config file Watt wraps to hand Next `application.basePath`: `next.config.js` or
+/// `.mjs` (packages/next/lib/loader.js `candidates`), and `next.config.ts` from Next 15 on
+/// (loader-next-15.cjs, loaded for `major >= 15` in capability.js). An app with none gets no
+/// base path from Watt: Next serves it at `/`.
+fn wrapped_config(svc: &ResolvedService) -> Option<&'static str> {
+    let ts = next_major(svc).is_none_or(|m| m >= 15);
+    ["next.config.js", "next.config.mjs", "next.config.ts"]
+        .into_iter()
+        .filter(|f| ts || *f != "next.config.ts")
+        .find(|f| svc.path.join(f).is_file())
+}
+
+/// The major version of the Next the service resolves, if it can be read.
+fn next_major(svc: &ResolvedService) -> Option<u64> {
+    let dir = find_package(&svc.path, "next")?;
+    let text = std::fs::read_to_string(dir.join("package.json")).ok()?;
+    let v: Value = serde_json::from_str(&text).ok()?;
+    v.get("version")?.as_str()?.split('.').next()?.parse().ok()
 }
 
 /// `application.basePath` as Next wants it: `""` or `/a/b` (leading slash, no trailing one).
@@ -237,6 +258,15 @@ fn check_base_path(svc: &ResolvedService, config: &Value) -> Result<()> {
     }
     let want = wanted_base_path(svc);
     let got = config.get("basePath").and_then(Value::as_str).unwrap_or("");
+    if got != want && got.is_empty() && wrapped_config(svc).is_none() {
+        eprintln!(
+            "watt: warning: service \"{}\": application.basePath \"{want}\" does not reach \
+             Next: there is no next.config.js, .mjs or .ts for Watt to add it to, so Next \
+             serves the app at / (as under wattpm); add a next.config to serve it under {want}",
+            svc.id
+        );
+        return Ok(());
+    }
     if got != want {
         let shown = |s: &str| {
             if s.is_empty() {
@@ -838,6 +868,9 @@ mod tests {
     fn base_path_must_match_what_next_built() {
         let d = tempfile::tempdir().unwrap();
         let s = svc(d.path(), Some("/shop/"));
+        // Without a next.config, Watt has nothing to wrap: Next serves at / and that is fine.
+        assert!(check_base_path(&s, &serde_json::json!({ "basePath": "" })).is_ok());
+        write(&d.path().join("next.config.mjs"), "export default {}\n");
         assert!(check_base_path(&s, &serde_json::json!({ "basePath": "/shop" })).is_ok());
         let err = check_base_path(&s, &serde_json::json!({ "basePath": "" }))
             .unwrap_err()
@@ -873,6 +906,10 @@ mod tests {
         );
         assert_eq!(get(&env, "WATT_NEXT_BUILD_ID").as_deref(), Some("abc"));
         assert_eq!(get(&env, "WATT_NEXT_BASE_PATH"), None);
+        // Watt hands the base path only to a next.config it can wrap.
+        let env = build_env(&svc(d.path(), Some("shop")), None, "abc");
+        assert_eq!(get(&env, "WATT_NEXT_BASE_PATH"), None);
+        write(&d.path().join("next.config.ts"), "export default {}\n");
         let env = build_env(
             &svc(d.path(), Some("shop")),
             Some("--max-old-space-size=4096"),
@@ -893,6 +930,13 @@ mod tests {
             .strip_prefix("--import=data:text/javascript;base64,")
             .unwrap();
         assert_eq!(b64, base64(BUILD_HOOK.as_bytes()));
+        // …and next.config.ts only from Next 15 on (loader-next-15.cjs).
+        write(
+            &d.path().join("node_modules/next/package.json"),
+            r#"{"name":"next","version":"14.2.3"}"#,
+        );
+        let env = build_env(&svc(d.path(), Some("shop")), None, "abc");
+        assert_eq!(get(&env, "WATT_NEXT_BASE_PATH"), None);
     }
 
     #[test]
