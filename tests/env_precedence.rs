@@ -13,6 +13,8 @@ use watt_e2e::*;
 struct Built {
     _work: tempfile::TempDir,
     root: PathBuf,
+    /// What `watt build` printed.
+    log: String,
 }
 
 fn build(extra: &[&str]) -> Built {
@@ -24,7 +26,11 @@ fn build(extra: &[&str]) -> Built {
     assert!(o.status.success(), "watt build failed\n{}", text(&o));
     let root = work.path().join("artifact");
     extract(&archive, &root);
-    Built { _work: work, root }
+    Built {
+        _work: work,
+        root,
+        log: text(&o),
+    }
 }
 
 /// Boot, read the variables `api` echoes, and where the public port listens; then stop.
@@ -80,6 +86,17 @@ fn var<'a>(v: &'a serde_json::Value, k: &str) -> Option<&'a str> {
 fn by_default_env_files_are_read_at_run_time_only() {
     let built = build(&[]);
     let root = &built.root;
+    // The build says which placeholders only a left-out file fills.
+    let warning = built
+        .log
+        .lines()
+        .find(|l| l.starts_with("watt: warning: the config needs values"))
+        .unwrap_or_else(|| panic!("no warning about left-out placeholders\n{}", built.log));
+    assert!(
+        warning.contains("{DATABASE_URL} in watt.json (its value is in .env)")
+            && warning.contains("{PLT_SERVER_HOSTNAME} in watt.json"),
+        "{warning}"
+    );
     // Nothing baked: no value, and the public address falls back to every interface.
     let (env, listening) = boot(root, &[]);
     assert_eq!(var(&env, "DATABASE_URL"), None, "{env}");

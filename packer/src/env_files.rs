@@ -119,7 +119,62 @@ pub fn report(app: &ResolvedApp, bake: bool) -> Vec<String> {
         ));
     }
     out.push(msg);
+    if !bake {
+        out.extend(needed_but_left_out(app));
+    }
     out
+}
+
+/// The placeholders the config needs whose only value is in an env file that does not ship:
+/// without the variable where the app runs (or the file mounted where the stub looks), each
+/// fills with `""`, which for a connection string is a crash loop at boot.
+fn needed_but_left_out(app: &ResolvedApp) -> Option<String> {
+    let mut needed: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let shown = |p: &Path| p.strip_prefix(&app.root).unwrap_or(p).display().to_string();
+    let mut note = |text: &str, used_in: &str, files: &[&EnvFile]| {
+        let (_, names) = crate::config::fill_placeholders(text, &|_| None);
+        for name in names {
+            if std::env::var_os(&name).is_some() {
+                continue;
+            }
+            if let Some(f) = files.iter().find(|f| f.values.contains_key(&name)) {
+                needed
+                    .entry(name)
+                    .or_insert_with(|| (used_in.to_string(), shown(&f.path)));
+            }
+        }
+    };
+    let root_config = shown(&app.config_file);
+    for v in [&app.server.hostname, &app.server.port]
+        .into_iter()
+        .flatten()
+    {
+        note(v, &root_config, &[&app.dotenv]);
+    }
+    for svc in &app.services {
+        let files = [&svc.dotenv, &app.dotenv];
+        for v in svc.env.values() {
+            note(v, &root_config, &files);
+        }
+        let used_in = svc
+            .config_file
+            .as_deref()
+            .map_or(root_config.clone(), shown);
+        note(&svc.config.to_string(), &used_in, &files);
+    }
+    if needed.is_empty() {
+        return None;
+    }
+    let list: Vec<String> = needed
+        .iter()
+        .map(|(name, (used_in, file))| format!("{{{name}}} in {used_in} (its value is in {file})"))
+        .collect();
+    Some(format!(
+        "watt: warning: the config needs values the artifact does not carry: {}; set them where \
+         the app runs, mount the env file where the stub reads it (above), or build with \
+         --dotenv, else they are empty at boot",
+        list.join(", ")
+    ))
 }
 
 #[cfg(test)]
@@ -171,5 +226,39 @@ mod tests {
             !text.contains("secret") && !text.contains("127.0.0.1"),
             "{text}"
         );
+        // Nothing in the config uses them: no warning.
+        assert!(!text.contains("warning"), "{text}");
+    }
+
+    #[test]
+    fn a_placeholder_whose_only_value_stays_out_is_a_warning_naming_it_and_its_file() {
+        let d = tempfile::tempdir().unwrap();
+        let mut app = app_with_env(d.path());
+        let svc = &mut app.services[0];
+        svc.config_file = Some(d.path().join("web/api/platformatic.json"));
+        svc.config = serde_json::json!({ "db": { "connectionString": "{DATABASE_URL}" } });
+        // Set in the environment of the build: not the env file's to provide.
+        svc.env.insert(
+            "HOME_DIR".into(),
+            "{WATT_TEST_SURELY_UNSET_VAR}/{HOME}".into(),
+        );
+        let text = report(&app, false).join("\n");
+        let warning = text
+            .lines()
+            .find(|l| l.starts_with("watt: warning:"))
+            .unwrap_or_else(|| panic!("no warning in {text}"));
+        assert!(
+            warning.contains(
+                "{DATABASE_URL} in web/api/platformatic.json (its value is in web/api/.env)"
+            ),
+            "{warning}"
+        );
+        assert!(
+            !warning.contains("HOME") && !warning.contains("secret"),
+            "{warning}"
+        );
+        // Baked in, they are carried: no warning.
+        let text = report(&app, true).join("\n");
+        assert!(!text.contains("warning"), "{text}");
     }
 }
