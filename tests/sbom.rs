@@ -94,6 +94,84 @@ fn cyclonedx_npm(app: &Path) -> BTreeSet<(String, String)> {
     all
 }
 
+/// The `dependencies` graph: every ref is a component, the app depends on node and the stub,
+/// and each shipped package depends on what Node would load for each dependency it declares,
+/// looked up in the extracted artifact itself (its links followed).
+fn check_dependency_graph(bom: &Value, tree: &Path, folders: &BTreeSet<String>) {
+    let mut refs = BTreeSet::new();
+    let mut stack: Vec<&Value> = bom["components"].as_array().unwrap().iter().collect();
+    while let Some(c) = stack.pop() {
+        refs.extend(c["bom-ref"].as_str().map(str::to_string));
+        stack.extend(c["components"].as_array().into_iter().flatten());
+    }
+    refs.insert("app".to_string());
+    let graph: BTreeMap<String, BTreeSet<String>> = bom["dependencies"]
+        .as_array()
+        .expect("a dependencies graph")
+        .iter()
+        .map(|d| {
+            let on: BTreeSet<String> = d["dependsOn"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_str().unwrap().to_string())
+                .collect();
+            (d["ref"].as_str().unwrap().to_string(), on)
+        })
+        .collect();
+    for (from, on) in &graph {
+        assert!(refs.contains(from), "{from} is no component");
+        let unknown: Vec<_> = on.difference(&refs).collect();
+        assert!(unknown.is_empty(), "{from} depends on unknown {unknown:?}");
+    }
+    assert!(
+        graph["app"].contains("file:runtime/lib/node") && graph["app"].contains("file:watt-stub"),
+        "{:?}",
+        graph["app"]
+    );
+    // As the SBOM names a package: its package.json name (else its folder's), and version.
+    let purl_at = |dir: &Path| {
+        let pj = read_json(&dir.join("package.json"));
+        let folder = dir.to_string_lossy();
+        let folder = folder.rsplit_once("node_modules/").map_or("", |(_, n)| n);
+        let name = pj["name"].as_str().unwrap_or(folder).replace('@', "%40");
+        match pj["version"].as_str() {
+            Some(v) => format!("pkg:npm/{name}@{v}"),
+            None => format!("pkg:npm/{name}"),
+        }
+    };
+    let mut edges = 0;
+    for folder in folders {
+        let dir = tree.join(folder);
+        let pj = read_json(&dir.join("package.json"));
+        let Some(deps) = pj["dependencies"].as_object() else {
+            continue;
+        };
+        let from = purl_at(&dir);
+        let Some(on) = graph.get(&from) else {
+            panic!("{from} ({folder}) has no entry in the graph");
+        };
+        for dep in deps.keys() {
+            // Node's lookup from the package's real folder.
+            let real = std::fs::canonicalize(&dir).unwrap();
+            let found = real
+                .ancestors()
+                .filter(|a| a.file_name().is_some_and(|n| n != "node_modules"))
+                .map(|a| a.join("node_modules").join(dep))
+                .find(|c| c.join("package.json").is_file());
+            if let Some(found) = found {
+                let to = purl_at(&found);
+                assert!(
+                    on.contains(&to),
+                    "{from} ({folder}) loads {to}, missing from {on:?}"
+                );
+                edges += 1;
+            }
+        }
+    }
+    assert!(edges > 0, "no dependency edge checked");
+}
+
 /// A CycloneDX component's `@group/name` and version.
 fn key(c: &Value) -> (String, String) {
     let name = c["name"].as_str().unwrap();
@@ -257,6 +335,8 @@ fn check_example(name: &str) {
         unlisted.is_empty(),
         "package folders in the artifact, not in the SBOM: {unlisted:?}"
     );
+    check_dependency_graph(&bom, &tree, &listed_folders);
+
     // Registry packages carry the lockfile's integrity as a hash.
     let lock = read_json(&app.join("package-lock.json"));
     let with_integrity = lock["packages"]

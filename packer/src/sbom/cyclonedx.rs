@@ -33,6 +33,7 @@ pub(crate) fn document(bom: &Bom) -> Result<Vec<u8>> {
         "version": 1,
         "metadata": metadata,
         "components": components,
+        "dependencies": dependencies(bom),
     });
     // Derived from everything else: the same artifact always gets the same serial number.
     let digest = Sha256::digest(serde_json::to_vec(&doc)?);
@@ -40,6 +41,28 @@ pub(crate) fn document(bom: &Bom) -> Result<Vec<u8>> {
     let mut out = serde_json::to_vec_pretty(&doc)?;
     out.push(b'\n');
     Ok(out)
+}
+
+/// The app runs its services on node and the stub; each package depends on what its
+/// declared dependencies resolve to.
+fn dependencies(bom: &Bom) -> Value {
+    let purl = |(n, v): &(String, Option<String>)| npm_purl(n, v.as_deref());
+    let mut app: Vec<String> = bom
+        .npm
+        .iter()
+        .filter(|c| c.is_service)
+        .map(|c| npm_purl(&c.name, c.version.as_deref()))
+        .collect();
+    app.push(format!("file:{}", bom.node.path));
+    app.push(format!("file:{}", bom.stub.path));
+    let mut out = vec![json!({ "ref": "app", "dependsOn": app })];
+    out.extend(bom.npm.iter().map(|c| {
+        json!({
+            "ref": npm_purl(&c.name, c.version.as_deref()),
+            "dependsOn": c.depends_on.iter().map(purl).collect::<Vec<_>>(),
+        })
+    }));
+    json!(out)
 }
 
 fn licenses(license: Option<&str>) -> Option<Value> {
@@ -159,6 +182,7 @@ pub(crate) mod tests {
                 paths: BTreeSet::from(["app/node_modules/@fastify/static".to_string()]),
                 services: BTreeSet::from(["api".to_string(), "web".to_string()]),
                 is_service: false,
+                depends_on: BTreeSet::new(),
             }],
             node: file("node", "runtime/lib/node"),
             libraries: vec![],

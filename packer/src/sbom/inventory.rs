@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 use sha2::{Digest, Sha256};
 
+use super::graph;
 use super::npm::{Lockfile, PackageJson};
 use super::omitted::{self, Reach};
 use super::{Bom, FileComponent, Formats, NpmComponent, Sbom};
@@ -18,10 +19,32 @@ use crate::tree::{Entry, Source, Tree};
 /// The shipped npm packages by artifact folder, and what the closures reach, for [`Sbom`].
 #[derive(Default)]
 pub struct Inventory {
-    /// Artifact folder of a package → (its package.json, the services that load it).
-    packages: BTreeMap<String, (PackageJson, BTreeSet<String>, bool)>,
+    /// Artifact folder of a package → what it is.
+    packages: BTreeMap<String, Shipped>,
     reach: Vec<Reach>,
     unshipped: Vec<omitted::UnshippedService>,
+}
+
+/// One shipped package folder.
+struct Shipped {
+    pkg: PackageJson,
+    /// The services that load it.
+    services: BTreeSet<String>,
+    /// A service's own package, not a dependency.
+    is_service: bool,
+    /// The host folder it was copied from, when it was copied as a whole.
+    host: Option<std::path::PathBuf>,
+}
+
+impl Shipped {
+    fn new(pkg: PackageJson, is_service: bool, host: Option<&Path>) -> Self {
+        Shipped {
+            pkg,
+            services: BTreeSet::new(),
+            is_service,
+            host: host.map(Path::to_path_buf),
+        }
+    }
 }
 
 /// What [`Inventory::finish`] needs beside the packages.
@@ -58,8 +81,8 @@ impl Inventory {
         let entry = self
             .packages
             .entry(dest.to_string())
-            .or_insert_with(|| (pkg, BTreeSet::new(), false));
-        entry.1.extend(services.iter().cloned());
+            .or_insert_with(|| Shipped::new(pkg, false, Some(source)));
+        entry.services.extend(services.iter().cloned());
         Ok(())
     }
 
@@ -78,8 +101,8 @@ impl Inventory {
             let pkg = PackageJson::parse(&bytes, path)?;
             self.packages
                 .entry(dir.to_string())
-                .or_insert_with(|| (pkg, BTreeSet::new(), false))
-                .1
+                .or_insert_with(|| Shipped::new(pkg, false, None))
+                .services
                 .insert(svc.id.clone());
         }
         let own = svc.path.join("package.json");
@@ -98,9 +121,9 @@ impl Inventory {
             let e = self
                 .packages
                 .entry(dir)
-                .or_insert_with(|| (pkg, BTreeSet::new(), true));
-            e.1.insert(svc.id.clone());
-            e.2 = true;
+                .or_insert_with(|| Shipped::new(pkg, true, Some(&svc.path)));
+            e.services.insert(svc.id.clone());
+            e.is_service = true;
         }
         Ok(())
     }
@@ -122,24 +145,46 @@ impl Inventory {
         let lock = Lockfile::read(cx.root)?;
         // One component per name@version, wherever it ships.
         let mut npm: BTreeMap<(String, Option<String>), NpmComponent> = BTreeMap::new();
-        for (dir, (pkg, services, is_service)) in self.packages {
-            let name = pkg.name.clone().unwrap_or_else(|| folder_name(&dir));
-            let locked = lock.get(&name, pkg.version.as_deref());
+        let keys: Vec<graph::Key> = self
+            .packages
+            .iter()
+            .map(|(dir, p)| {
+                let name = p.pkg.name.clone().unwrap_or_else(|| folder_name(dir));
+                (name, p.pkg.version.clone())
+            })
+            .collect();
+        let folders: Vec<graph::Folder<'_>> = self
+            .packages
+            .iter()
+            .zip(&keys)
+            .map(|((dir, p), key)| graph::Folder {
+                dir,
+                host: p.host.as_deref(),
+                key: key.clone(),
+                declares: &p.pkg.declares,
+            })
+            .collect();
+        let mut depends = graph::edges(&folders);
+        for ((dir, p), (name, version)) in self.packages.iter().zip(keys) {
+            let locked = lock.get(&name, version.as_deref());
             let c = npm
-                .entry((name.clone(), pkg.version.clone()))
+                .entry((name.clone(), version.clone()))
                 .or_insert_with(|| NpmComponent {
+                    depends_on: depends
+                        .remove(&(name.clone(), version.clone()))
+                        .unwrap_or_default(),
                     name,
-                    version: pkg.version.clone(),
-                    license: pkg.license.clone(),
+                    version,
+                    license: p.pkg.license.clone(),
                     integrity: locked.and_then(|l| l.integrity.clone()),
                     resolved: locked.and_then(|l| l.resolved.clone()),
                     paths: BTreeSet::new(),
                     services: BTreeSet::new(),
                     is_service: false,
                 });
-            c.paths.insert(dir);
-            c.services.extend(services);
-            c.is_service |= is_service;
+            c.paths.insert(dir.clone());
+            c.services.extend(p.services.iter().cloned());
+            c.is_service |= p.is_service;
         }
         let shipped: BTreeSet<(String, Option<String>)> = npm.keys().cloned().collect();
         let omitted = omitted::explain(cx.root, &self.unshipped, &lock, &shipped, &self.reach);

@@ -15,6 +15,7 @@
 //! why (`omitted.rs`), for the build's report and the cross-check against `cyclonedx-npm`.
 
 mod cyclonedx;
+mod graph;
 mod inventory;
 mod npm;
 mod omitted;
@@ -58,6 +59,8 @@ pub(crate) struct NpmComponent {
     pub services: std::collections::BTreeSet<String>,
     /// A service's own package.json (its folder ships as the service), not a dependency.
     pub is_service: bool,
+    /// The shipped packages its declared dependencies resolve to (see `graph.rs`).
+    pub depends_on: std::collections::BTreeSet<(String, Option<String>)>,
 }
 
 /// A shipped binary: node, one of its shared libraries, the stub.

@@ -14,6 +14,8 @@ pub(crate) struct PackageJson {
     pub name: Option<String>,
     pub version: Option<String>,
     pub license: Option<String>,
+    /// The names in `dependencies` and `optionalDependencies`, for the dependency graph.
+    pub declares: Vec<String>,
 }
 
 impl PackageJson {
@@ -41,10 +43,18 @@ impl PackageJson {
                 }
             }
         };
+        let mut declares: Vec<String> = ["dependencies", "optionalDependencies"]
+            .iter()
+            .filter_map(|k| json.get(k).and_then(Value::as_object))
+            .flat_map(|deps| deps.keys().cloned())
+            .collect();
+        declares.sort();
+        declares.dedup();
         Ok(PackageJson {
             name: json.get("name").and_then(string),
             version: json.get("version").and_then(string),
             license,
+            declares,
         })
     }
 }

@@ -60,6 +60,24 @@ pub(crate) fn document(bom: &Bom) -> Result<Vec<u8>> {
         relationships.push(relation("SPDXRef-App", "CONTAINS", &id));
         packages.push(p);
     }
+    let ids: std::collections::BTreeMap<(&str, Option<&str>), String> = bom
+        .npm
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            (
+                (c.name.as_str(), c.version.as_deref()),
+                format!("SPDXRef-npm-{i}"),
+            )
+        })
+        .collect();
+    for (i, c) in bom.npm.iter().enumerate() {
+        for (n, v) in &c.depends_on {
+            if let Some(to) = ids.get(&(n.as_str(), v.as_deref())) {
+                relationships.push(relation(&format!("SPDXRef-npm-{i}"), "DEPENDS_ON", to));
+            }
+        }
+    }
     packages.push(file("SPDXRef-node", &bom.node, "APPLICATION"));
     relationships.push(relation("SPDXRef-App", "CONTAINS", "SPDXRef-node"));
     for (i, l) in bom.libraries.iter().enumerate() {
