@@ -324,6 +324,15 @@ mod tests {
         svc.application.commands.production = None;
         let p = package(&vite::Vite, &svc, &app(&svc)).unwrap();
         assert!(matches!(p.start, StartPlan::Static { .. }), "{:?}", p.start);
+        // TanStack too (TanstackCapability.start), before looking for its Nitro server build.
+        let mut svc = service(dir.path(), Kind::Tanstack);
+        svc.application.commands.production = Some("node server.js".into());
+        let p = package(&tanstack::Tanstack, &svc, &app(&svc)).unwrap();
+        assert!(
+            matches!(p.start, StartPlan::Command { .. }),
+            "{:?}",
+            p.start
+        );
         // @platformatic/service ignores it in Watt, and so does the packer.
         let mut svc = service(dir.path(), Kind::Gateway);
         svc.application.commands.production = Some("node server.js".into());
