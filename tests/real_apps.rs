@@ -206,7 +206,7 @@ fn next_live_page(url: &str) -> Vec<(&'static str, String)> {
 }
 
 #[test]
-fn watt_resolve_shows_the_warnings_and_marks_kinds_that_cannot_be_packed() {
+fn watt_resolve_shows_the_warnings_and_that_every_kind_can_be_packed() {
     let dir = tempfile::tempdir().unwrap();
     let files = [
         (
@@ -240,8 +240,9 @@ fn watt_resolve_shows_the_warnings_and_marks_kinds_that_cannot_be_packed() {
             .unwrap_or_else(|| panic!("no line for {id}\n{out}"))
             .to_string()
     };
-    assert!(line("tanstack").contains("(cannot be packed yet)"), "{out}");
-    assert!(!line("api").contains("cannot be packed"), "{out}");
+    // TanStack, the last kind watt could not pack, is packed now: no service is marked.
+    assert!(line("tanstack").contains("tanstack"), "{out}");
+    assert!(!out.contains("cannot be packed"), "{out}");
     // Platformatic DB runs through its own package, and its own keys are its package's.
     assert!(!line("db").contains("cannot be packed"), "{out}");
     assert!(!out.contains("warning: `db` in"), "{out}");
@@ -267,8 +268,16 @@ fn watt_resolve_shows_the_warnings_and_marks_kinds_that_cannot_be_packed() {
         [
             ("api".to_string(), true),
             ("db".to_string(), true),
-            ("tanstack".to_string(), false)
+            ("tanstack".to_string(), true)
         ]
+    );
+    assert!(
+        v["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s.get("notPackable").is_none()),
+        "{v}"
     );
     assert!(v["warnings"]
         .as_array()
@@ -563,14 +572,17 @@ fn a_gateway_that_only_routes_and_a_static_site_stay_native_and_the_build_says_w
     assert!(!archive.exists(), "an artifact was written");
 }
 
-/// `watt build` of a Nitro-server app (Nitro or Nuxt) from a clean output folder of its
-/// service `svc`, whose output must hold every line of `lines`; the archive, extracted.
+/// `watt build` of a Nitro-server app (Nitro, Nuxt, TanStack Start) from clean output folders
+/// (`outputs`, relative to the app), whose output must hold every line of `lines`; the
+/// archive, extracted.
 fn build_nitro_server(
     app: &Path,
-    svc: &str,
+    outputs: &[&str],
     lines: &[&str],
 ) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
-    let _ = std::fs::remove_dir_all(app.join("web").join(svc).join(".output"));
+    for out in outputs {
+        let _ = std::fs::remove_dir_all(app.join(out));
+    }
     let work = tempfile::tempdir().unwrap();
     let archive = work.path().join("app.tar.zst");
     let o = build(app, &archive);
@@ -617,7 +629,7 @@ fn a_nitro_app_runs_its_server_build_as_watts_nitro_capability_does() {
     let app = installed_fixture("nitro");
     let (work, archive, root) = build_nitro_server(
         &app,
-        "site",
+        &["web/site/.output"],
         &[
             "building site (nitro build)",
             "service \"site\" (nitro): its Nitro server build .output/server/index.mjs runs \
@@ -673,7 +685,7 @@ fn a_nuxt_app_runs_its_nitro_server_build_as_watts_nuxt_capability_does() {
     let app = installed_fixture("nuxt");
     let (_work, _archive, root) = build_nitro_server(
         &app,
-        "shop",
+        &["web/shop/.output"],
         &[
             "building shop (nuxt build)",
             "service \"shop\" (nuxt): its Nitro server build .output/server/index.mjs runs \
@@ -715,48 +727,147 @@ fn a_nuxt_app_runs_its_nitro_server_build_as_watts_nuxt_capability_does() {
     assert_public_file_from_1980_then_stop(&base, &mut stub);
 }
 
-/// TanStack Start runs under Watt through `@platformatic/tanstack`, which the npm registry
-/// does not have: the build fails before building anything, naming the service and its kind,
-/// and writes nothing.
+/// A TanStack Start app (React, `nitro/vite` node-server build) behind a native gateway, with
+/// a Nitro-with-Vite service beside it, packed and booted the way Watt's TanStack capability
+/// and NitroViteCapability run them (packages/tanstack/lib/capability.js,
+/// packages/nitro/lib/capability.js): built with `vite build` (base path `/app/`, output
+/// `dist`), their Nitro server builds imported with the stub's socket as their listener. The
+/// page renders on the server, its loader's server function fetching the API over the mesh
+/// (`http://api.plt.local`); a server route answers; the client files load under the base
+/// path. Built twice, the same bytes. Not under `wattpm start`: the `@platformatic/tanstack`
+/// and `@platformatic/nitro` wattpm loads for them are not on the npm registry.
 #[test]
-fn tanstack_services_fail_the_build_naming_service_and_kind() {
-    let (id, dependency, kind) = ("board", "@tanstack/react-start", "tanstack");
-    {
-        let dir = tempfile::tempdir().unwrap();
-        let app = dir.path().join("app");
-        let package = format!(
-            r#"{{ "name": "{id}", "private": true, "scripts": {{ "build": "touch built" }},
-                 "dependencies": {{ "{dependency}": "*" }} }}"#
-        );
-        write_app(
-            &app,
-            &[
-                (
-                    "watt.json",
-                    r#"{ "$schema": "https://schemas.platformatic.dev/wattpm/3.67.0.json",
-                         "autoload": { "path": "web" }, "entrypoint": "api" }"#,
-                ),
-                ("web/api/index.js", "import 'node:http'\n"),
-                (&format!("web/{id}/package.json"), &package),
-            ],
-        );
-        let archive = dir.path().join("out.tar.zst");
-        let o = build(&app, &archive);
-        assert!(!o.status.success(), "the build passed\n{}", text(&o));
-        let stderr = String::from_utf8_lossy(&o.stderr);
-        let want = format!(
-            "service \"{id}\" is a {kind} application, which watt cannot pack yet: Watt runs it \
-             through @platformatic/{kind}, which is not on the npm registry"
-        );
-        assert!(stderr.contains(&want), "no `{want}` in\n{stderr}");
+fn a_tanstack_start_app_and_a_nitro_vite_app_run_their_nitro_server_builds_as_watt_does() {
+    let app = installed_fixture("tanstack");
+    let (work, archive, root) = build_nitro_server(
+        &app,
+        &["web/board/dist", "web/notes/.output"],
+        &[
+            "building board (vite build --base /app/ --outDir dist)",
+            "service \"board\" (tanstack): its Nitro server build dist/server/index.mjs runs \
+             natively, as Watt's TanStack capability imports it (no @platformatic/tanstack needed)",
+            "building notes (vite build --outDir .output)",
+            "service \"notes\" (nitro): its Nitro server build .output/server/index.mjs runs \
+             natively, as Watt's NitroVite capability imports it",
+        ],
+    );
+    let board = root.join("app/web/board");
+    assert!(board.join("dist/server/index.mjs").is_file());
+    assert!(board.join("dist/public/robots.txt").is_file());
+    assert!(
+        !board.join("dist/nitro.json").exists(),
+        "nitro.json shipped"
+    );
+    assert!(!board.join("src").exists(), "the sources shipped");
+    assert!(
+        !root.join("app/node_modules").exists(),
+        "node_modules shipped"
+    );
+
+    let port = free_port();
+    let mut stub = boot(&root, port);
+    let base = format!("http://127.0.0.1:{port}");
+    stub.wait_ready(&format!("{base}/api/cards"), Duration::from_secs(30));
+    let page = request(&format!("{base}/app/"), &[]);
+    let html = page.text();
+    assert_eq!(page.status, 200, "{html}\n{}", stub.logs());
+    assert!(html.contains("<h1>Watt board</h1>"), "{html}");
+    assert!(
+        html.contains("<p id=\"rendered\">server</p>"),
+        "not server-rendered: {html}"
+    );
+    assert!(
+        html.contains("<li>plan</li><li>pack</li><li>boot</li>"),
+        "the loader did not get the API's cards over the mesh: {html}"
+    );
+    // The client files the page asks for, under the base path.
+    let scripts: Vec<&str> = html
+        .split("\"/app/assets/")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|f| f.ends_with(".js"))
+        .collect();
+    assert!(!scripts.is_empty(), "no client script in {html}");
+    for file in scripts {
+        let asset = request(&format!("{base}/app/assets/{file}"), &[]);
+        assert_eq!(asset.status, 200, "/app/assets/{file}");
         assert!(
-            !app.join(format!("web/{id}/built")).exists(),
-            "it was built"
-        );
-        assert_eq!(
-            std::fs::read_dir(dir.path()).unwrap().count(),
-            1,
-            "wrote output"
+            asset.header("content-type").starts_with("text/javascript"),
+            "/app/assets/{file}: {}",
+            asset.header("content-type")
         );
     }
+    assert_eq!(
+        json_get(&format!("{base}/app/api/health")),
+        json!({ "ok": true, "path": "/app/api/health" })
+    );
+    // Nitro with Vite, behind the gateway at /notes (no base path: stripped, as in Watt).
+    assert_eq!(
+        json_get(&format!("{base}/notes/")),
+        json!({ "service": "notes", "path": "/" })
+    );
+    let (status, body) = get(&format!("{base}/notes/hello.txt"));
+    assert_eq!((status, body.as_str()), (200, "notes\n"));
+    let (code, left) = stub.stop(Duration::from_secs(12));
+    assert_eq!(code, Some(0), "{}", stub.logs());
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+
+    // Built again, the same bytes: neither Vite's nor Nitro's clock reaches the artifact.
+    let again = work.path().join("again.tar.zst");
+    let o = build(&app, &again);
+    assert!(o.status.success(), "watt build failed\n{}", text(&o));
+    assert!(
+        std::fs::read(&archive).unwrap() == std::fs::read(&again).unwrap(),
+        "two builds of the same TanStack app differ"
+    );
+}
+
+/// TanStack Start without Nitro's node-server build (no `nitro/vite` plugin: a fetch handler
+/// and client files) is not what Watt runs: the build fails naming the service and what to add
+/// to its vite.config, and writes nothing.
+#[test]
+fn a_tanstack_build_without_nitros_server_fails_saying_what_to_add() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app");
+    write_app(
+        &app,
+        &[
+            (
+                "watt.json",
+                r#"{ "$schema": "https://schemas.platformatic.dev/wattpm/3.67.0.json",
+                     "autoload": { "path": "web" }, "entrypoint": "board" }"#,
+            ),
+            (
+                "web/board/package.json",
+                r#"{ "name": "board", "private": true,
+                     "dependencies": { "@tanstack/react-start": "1.168.61" } }"#,
+            ),
+            (
+                "web/board/watt.json",
+                r#"{ "$schema": "https://schemas.platformatic.dev/@platformatic/tanstack/3.67.0.json",
+                     "application": { "commands": { "build": "node build.mjs" } } }"#,
+            ),
+            (
+                "web/board/build.mjs",
+                "import { mkdirSync, writeFileSync } from 'node:fs'\n\
+                 mkdirSync('dist/client', { recursive: true })\n\
+                 mkdirSync('dist/server', { recursive: true })\n\
+                 writeFileSync('dist/server/server.js', 'export default { fetch () {} }\\n')\n",
+            ),
+        ],
+    );
+    let archive = dir.path().join("out.tar.zst");
+    let o = build(&app, &archive);
+    assert!(!o.status.success(), "the build passed\n{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let want = "service \"board\": dist/ holds TanStack Start's own build (a fetch handler, no \
+                server that listens), but Watt runs dist/server/index.mjs, the node-server build \
+                of Nitro: add `nitro({ config: { preset: 'node-server', output: { dir: 'dist' } \
+                } })` from `nitro/vite`";
+    assert!(stderr.contains(want), "no `{want}` in\n{stderr}");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "wrote output"
+    );
 }

@@ -15,7 +15,7 @@ use std::path::Path;
 
 use serde_json::{json, Map, Value};
 
-use crate::config::{ResolvedApp, ResolvedService};
+use crate::config::{Kind, ResolvedApp, ResolvedService};
 use crate::frameworks::{find_package, normalize_prefix, BuildCommand};
 
 /// The variable carrying the globals' data (JSON) to the preload.
@@ -125,12 +125,27 @@ pub fn build_globals(
         "executable": "node",
         "runtimeId": std::process::id(),
     });
+    let kind = svc.kind;
+    let vite_build = kind == Kind::Tanstack
+        || (kind == Kind::Nitro
+            && crate::frameworks::nitro_vite_config(svc).is_some()
+            && svc.application.commands.build.is_none());
+    if vite_build {
+        // Watt's Vite build runs in its own process after the capability's `init()`, which
+        // registers `basePath: ensureTrailingSlash(cleanBasePath(…))` or none
+        // (packages/tanstack/lib/capability.js, packages/nitro/lib/capability.js
+        // NitroViteCapability); a TanStack `commands.build` gets the same from
+        // ViteCapability.build. Vite's getMeta wants absolute URLs.
+        data["basePath"] = trailing_slash(&base_path);
+        data["wantsAbsoluteUrls"] = json!(true);
+    }
+    if kind == Kind::Nitro && crate::frameworks::nitro_vite_config(svc).is_some() {
+        // NitroViteCapability.getChildManagerContext.
+        data["exitOnUnhandledErrors"] = json!(false);
+    }
     if matches!(svc.kind, crate::config::Kind::Nuxt) {
         // packages/nuxt/lib/capability.js: `ensureTrailingSlash(cleanBasePath(…))` or none.
-        data["basePath"] = match base_path.as_str() {
-            "" => Value::Null,
-            p => json!(format!("{p}/")),
-        };
+        data["basePath"] = trailing_slash(&base_path);
         data["wantsAbsoluteUrls"] = json!(!base_path.is_empty());
         data["exitOnUnhandledErrors"] = json!(false);
     }
@@ -143,6 +158,14 @@ pub fn build_globals(
         }
     }
     data
+}
+
+/// `ensureTrailingSlash(cleanBasePath(…))` of a normalized base path, `null` for none.
+fn trailing_slash(base_path: &str) -> Value {
+    match base_path {
+        "" => Value::Null,
+        p => json!(format!("{p}/")),
+    }
 }
 
 fn next_version(dir: &Path) -> Option<Value> {
@@ -214,7 +237,6 @@ fn base64(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Kind;
     use crate::frameworks::testing;
 
     #[test]
@@ -232,6 +254,27 @@ mod tests {
         assert_eq!(g["config"]["application"]["basePath"], "/shop/");
         assert!(g["root"].as_str().unwrap().starts_with("file:///"));
         assert_eq!(g["isEntrypoint"], true);
+    }
+
+    #[test]
+    fn vite_built_kinds_get_the_base_path_with_a_trailing_slash_as_watt_registers_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut svc = testing::service(dir.path(), Kind::Tanstack);
+        let app = testing::app(&svc);
+        let none = |_: &str| None;
+        assert_eq!(build_globals(&app, &svc, &none)["basePath"], Value::Null);
+        svc.application.base_path = Some("/app".into());
+        let g = build_globals(&app, &svc, &none);
+        assert_eq!(g["basePath"], "/app/");
+        assert_eq!(g["wantsAbsoluteUrls"], true);
+        // Nitro only in its Vite flavour; the Nitro CLI build keeps the plain base path.
+        let mut svc = testing::service(dir.path(), Kind::Nitro);
+        svc.application.base_path = Some("/notes".into());
+        assert_eq!(build_globals(&app, &svc, &none)["basePath"], "/notes");
+        std::fs::write(dir.path().join("vite.config.ts"), "export default {}\n").unwrap();
+        let g = build_globals(&app, &svc, &none);
+        assert_eq!(g["basePath"], "/notes/");
+        assert_eq!(g["exitOnUnhandledErrors"], false);
     }
 
     #[test]

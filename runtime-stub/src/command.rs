@@ -170,8 +170,10 @@ pub fn launch_config(s: &Service, root: &Path, is_entrypoint: bool) -> Value {
 
 /// What js/globals.cjs makes `globalThis.platformatic` of, with the values Watt's
 /// capabilities give them (packages/basic/lib/capability.js, node/lib/capability.js,
-/// next/lib/capability.js): `basePath` is `/x/` or unset for node services, `/x` or `''` for
-/// the frontend kinds, unset for the others; `config` keeps its placeholders (filled in the
+/// next/lib/capability.js): `basePath` is `/x/` or unset for node services and for the
+/// kinds whose `init()` registers `ensureTrailingSlash(cleanBasePath(…))` (nitro, nuxt,
+/// tanstack: packages/{nitro,nuxt,tanstack}/lib/capability.js), `/x` or `''` for the other
+/// frontend kinds, unset for the others; `config` keeps its placeholders (filled in the
 /// process, from its environment).
 fn globals(s: &Service, root: &Path, worker: u32, host: &str, port: u16, entry: bool) -> Value {
     let clean = s
@@ -184,7 +186,7 @@ fn globals(s: &Service, root: &Path, worker: u32, host: &str, port: u16, entry: 
         "next" | "astro" | "remix" | "vite" | "react-router" | "nuxt" | "tanstack"
     );
     let base_path = match s.kind.as_str() {
-        "node" => json!(clean.map(|p| format!("{p}/"))),
+        "node" | "nitro" | "nuxt" | "tanstack" => json!(clean.map(|p| format!("{p}/"))),
         _ if frontend => json!(clean.unwrap_or_default()),
         _ => Value::Null,
     };
@@ -315,6 +317,26 @@ mod tests {
         assert_eq!(g["isEntrypoint"], true);
         assert_eq!(g["basePath"], Value::Null);
         assert_eq!(g["config"]["application"]["basePath"], "/{PREFIX}");
+    }
+
+    #[test]
+    fn nitro_nuxt_and_tanstack_get_the_base_path_their_capabilities_register() {
+        let mut svc = service(Start::Node {
+            entry: "i.js".into(),
+            fastify: None,
+        });
+        svc.base_path = Some("/app".into());
+        let base =
+            |svc: &Service| globals(svc, Path::new("/a"), 0, "h", 1, false)["basePath"].clone();
+        for kind in ["nitro", "nuxt", "tanstack", "node"] {
+            svc.kind = kind.into();
+            assert_eq!(base(&svc), "/app/", "{kind}");
+        }
+        svc.kind = "vite".into();
+        assert_eq!(base(&svc), "/app");
+        svc.kind = "tanstack".into();
+        svc.base_path = None;
+        assert_eq!(base(&svc), Value::Null);
     }
 
     #[test]

@@ -15,8 +15,10 @@ mod nuxt;
 mod output;
 mod react_router;
 mod service;
+mod tanstack;
 mod vite;
 
+pub use nitro::vite_config as nitro_vite_config;
 #[cfg(test)]
 pub use output::testing;
 
@@ -172,37 +174,26 @@ static FRAMEWORKS: &[&dyn Framework] = &[
     &react_router::ReactRouter,
     &nitro::Nitro,
     &nuxt::Nuxt,
+    &tanstack::Tanstack,
 ];
 
 /// The framework module for a service, or an error saying the kind is not supported yet.
 pub fn for_service(svc: &ResolvedService) -> Result<&'static dyn Framework> {
     match FRAMEWORKS.iter().find(|f| f.handles(svc.kind)) {
         Some(f) => Ok(*f),
-        None => {
-            // Watt runs these through a capability package the npm registry does not have, so
-            // there is none to ship, and the stub does not do its work natively yet.
-            let why = match svc.kind {
-                Kind::Tanstack => format!(
-                    ": Watt runs it through @platformatic/{}, which is not on the npm registry \
-                     and which watt does not replace natively yet",
-                    svc.kind
-                ),
-                _ => String::new(),
-            };
-            bail!(
-                "service \"{}\" is a {} application, which watt cannot pack yet{why} \
-                 (supported: node, service, gateway, db, nest, next, astro, vite, react-router, \
-                 remix, nitro, nuxt)",
-                svc.id,
-                svc.kind
-            )
-        }
+        None => bail!(
+            "service \"{}\" is a {} application, which watt cannot pack yet (supported: node, \
+             service, gateway, db, nest, next, astro, vite, react-router, remix, nitro, nuxt, \
+             tanstack)",
+            svc.id,
+            svc.kind
+        ),
     }
 }
 
 /// What production needs from a built service: `application.commands.production` when the
 /// kind honours it in Watt (its capabilities' `_startProduction` → `startWithCommand`:
-/// packages/{node,vite,remix,astro,next,react-router,nitro,nuxt}/lib/capability.js; a Vite service
+/// packages/{node,vite,remix,astro,next,react-router,nitro,nuxt,tanstack}/lib/capability.js; a Vite service
 /// with its own server is no static site then), else the framework's own plan.
 pub fn package(fw: &dyn Framework, svc: &ResolvedService, app: &ResolvedApp) -> Result<Package> {
     let honours = matches!(
@@ -215,6 +206,7 @@ pub fn package(fw: &dyn Framework, svc: &ResolvedService, app: &ResolvedApp) -> 
             | Kind::ReactRouter
             | Kind::Nitro
             | Kind::Nuxt
+            | Kind::Tanstack
     );
     match &svc.application.commands.production {
         Some(cmd) if honours => production_command(svc, cmd),
@@ -332,6 +324,15 @@ mod tests {
         svc.application.commands.production = None;
         let p = package(&vite::Vite, &svc, &app(&svc)).unwrap();
         assert!(matches!(p.start, StartPlan::Static { .. }), "{:?}", p.start);
+        // TanStack too (TanstackCapability.start), before looking for its Nitro server build.
+        let mut svc = service(dir.path(), Kind::Tanstack);
+        svc.application.commands.production = Some("node server.js".into());
+        let p = package(&tanstack::Tanstack, &svc, &app(&svc)).unwrap();
+        assert!(
+            matches!(p.start, StartPlan::Command { .. }),
+            "{:?}",
+            p.start
+        );
         // @platformatic/service ignores it in Watt, and so does the packer.
         let mut svc = service(dir.path(), Kind::Gateway);
         svc.application.commands.production = Some("node server.js".into());

@@ -5,6 +5,11 @@
 //! `application.commands.build`, else the Nitro CLI's `build`, with `NITRO_APP_BASE_URL` set to
 //! the base path.
 //!
+//! An app with a Vite config is Watt's `NitroViteCapability` (same file): Nitro as a Vite
+//! plugin, built as Watt's Vite capability builds (`vite build`, `build.outDir` =
+//! `application.outputDirectory`, `.output` by default for this kind, see
+//! packages/nitro/lib/schema.js) and run from the same server build.
+//!
 //! Watt's own `@platformatic/nitro` is not on the npm registry (wattpm 3.67 names it, every
 //! version answers 404), so there is no capability package to ship: the stub does what it does,
 //! natively. The entry runs as a node process whose `listen()` the launcher redirects, and the
@@ -16,7 +21,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
-use super::{configured_build, find_package, BuildCommand, Framework, Package, StartPlan};
+use super::{
+    configured_build, find_package, vite, BuildCommand, Framework, Package, StartPlan,
+    StaticAssetsPlan,
+};
 use crate::config::{Kind, ResolvedApp, ResolvedService};
 
 pub struct Nitro;
@@ -44,6 +52,15 @@ impl Framework for Nitro {
     }
 
     fn build_command(&self, svc: &ResolvedService) -> Result<Option<BuildCommand>> {
+        if vite_config(svc).is_some() {
+            // NitroViteCapability.build: the command as it is (no NITRO_APP_BASE_URL), else
+            // ViteCapability.build with `build.outDir` = `application.outputDirectory`.
+            if let Some(cmd) = configured_build(svc) {
+                return Ok(Some(cmd));
+            }
+            let out = text(svc, "/application/outputDirectory").unwrap_or_else(|| ".output".into());
+            return vite::build(svc, &out).map(Some);
+        }
         let base = svc
             .application
             .base_path
@@ -75,38 +92,45 @@ impl Framework for Nitro {
     }
 
     fn package(&self, svc: &ResolvedService, app: &ResolvedApp) -> Result<Package> {
-        let configured = svc.config.get("vite").and_then(|v| v.get("configFile"));
-        let vite = match configured {
-            Some(Value::Bool(false)) => None,
-            Some(Value::String(f)) => Some(f.clone()).filter(|f| svc.path.join(f).is_file()),
-            _ => VITE_CONFIGS
-                .iter()
-                .find(|f| svc.path.join(f).is_file())
-                .map(|f| f.to_string()),
-        };
-        if let Some(file) = vite {
-            bail!(
-                "service \"{}\" is a nitro application built with Vite ({file}): Watt runs it \
-                 through its Vite capability, which watt cannot pack yet; build it with the \
-                 Nitro CLI (no Vite config), or set application.commands.production",
-                svc.id
-            );
-        }
         let (out_rel, entry_rel) = output(svc);
+        // Nitro serves its public files itself in both flavours: with Vite, under the
+        // `baseURL` of its own config (Vite's `base` and NITRO_APP_BASE_URL do not move it).
+        let capability = match vite_config(svc) {
+            Some(_) => "NitroVite",
+            None => "Nitro",
+        };
         server_build(
             svc,
             app,
-            "Nitro",
+            capability,
             "nitro.outputDirectory / nitro.entrypoint",
             &out_rel,
             &entry_rel,
+            None,
         )
+    }
+}
+
+/// The Vite config Watt's `hasViteConfigFile` finds (`vite.configFile`, else the first of
+/// [`VITE_CONFIGS`] in the service folder): with one, Watt runs the app as `NitroViteCapability`.
+pub fn vite_config(svc: &ResolvedService) -> Option<String> {
+    match svc.config.get("vite").and_then(|v| v.get("configFile")) {
+        Some(Value::Bool(false)) => None,
+        Some(Value::String(f)) => Some(f.clone()).filter(|f| svc.path.join(f).is_file()),
+        _ => VITE_CONFIGS
+            .iter()
+            .find(|f| svc.path.join(f).is_file())
+            .map(|f| f.to_string()),
     }
 }
 
 /// The plan for a Nitro node-server build at `<out_rel>/<entry_rel>` in the service, which
 /// `capability` (Watt's Nitro, Nuxt or TanStack capability) imports in production: the
 /// server folder and `public/` ship as built, the asset manifest's clock pinned.
+///
+/// `public_at`: a base path at which the stub serves `<out_rel>/public` in front of the server
+/// (TanStack Start: Nitro's Vite plugin mounts the client build at `/` of the server whatever
+/// Vite's `base`, while the pages ask for `<base>/assets/…`).
 pub(super) fn server_build(
     svc: &ResolvedService,
     app: &ResolvedApp,
@@ -114,6 +138,7 @@ pub(super) fn server_build(
     setting: &str,
     out_rel: &str,
     entry_rel: &str,
+    public_at: Option<String>,
 ) -> Result<Package> {
     let out = svc.path.join(out_rel);
     let entry = out.join(entry_rel);
@@ -133,9 +158,9 @@ pub(super) fn server_build(
     );
     // `nitro.json` (build date, for Nitro's deploy tooling) is read by nothing at run time.
     let server = entry.parent().unwrap_or(&out).to_path_buf();
+    let public = Some(out.join("public")).filter(|p| p.is_dir() && !p.starts_with(&server));
     let mut ship_verbatim = vec![server.clone()];
-    ship_verbatim
-        .extend(Some(out.join("public")).filter(|p| p.is_dir() && !p.starts_with(&server)));
+    ship_verbatim.extend(public.clone());
     let ship_as = pinned_asset_times(svc, &app.root, &server)?;
     Ok(Package {
         ship: Vec::new(),
@@ -147,7 +172,9 @@ pub(super) fn server_build(
             entry,
             fastify: None,
         },
-        static_assets: None,
+        static_assets: public
+            .zip(public_at)
+            .map(|(dir, url_prefix)| StaticAssetsPlan { dir, url_prefix }),
     })
 }
 
@@ -239,18 +266,20 @@ fn pin_mtimes(text: &str, stamp: &str) -> Option<String> {
 
 /// Watt's output folder (relative to the service) and entry (relative to that folder).
 fn output(svc: &ResolvedService) -> (String, String) {
-    let text = |ptr: &str| {
-        svc.config
-            .pointer(ptr)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    };
-    let out = text("/nitro/outputDirectory")
-        .or_else(|| text("/application/outputDirectory"))
+    let out = text(svc, "/nitro/outputDirectory")
+        .or_else(|| text(svc, "/application/outputDirectory"))
         .unwrap_or_else(|| ".output".into());
-    let entry = text("/nitro/entrypoint").unwrap_or_else(|| "server/index.mjs".into());
+    let entry = text(svc, "/nitro/entrypoint").unwrap_or_else(|| "server/index.mjs".into());
     (out, entry)
+}
+
+/// A non-empty string of the service config, as set (Nitro's defaults are not the other kinds').
+fn text(svc: &ResolvedService, ptr: &str) -> Option<String> {
+    svc.config
+        .pointer(ptr)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }
 
 /// The Nitro package: the ones package.json declares first, as Watt does, else either.
@@ -306,14 +335,50 @@ mod tests {
         touch(dir.path(), "out/public/robots.txt");
         let p = Nitro.package(&svc, &app(&svc)).unwrap();
         assert_eq!(p.ship_verbatim, [dir.path().join("out")]);
-        // A Vite config means Watt's Vite flavour: not packed, and the build says so.
-        svc.config = Value::Null;
+    }
+
+    #[test]
+    fn with_a_vite_config_it_builds_with_vite_and_runs_the_same_server_build() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut svc = service(dir.path(), Kind::Nitro);
+        touch(dir.path(), "node_modules/.bin/vite");
         touch(dir.path(), "vite.config.ts");
-        let err = Nitro.package(&svc, &app(&svc)).unwrap_err().to_string();
-        assert!(
-            err.contains("service \"") && err.contains("vite.config.ts"),
-            "{err}"
+        svc.application.base_path = Some("/notes".into());
+        // NitroViteCapability.build: Vite's build into application.outputDirectory, `.output`
+        // for this kind when unset.
+        let cmd = Nitro.build_command(&svc).unwrap().unwrap();
+        assert_eq!(cmd.display, "vite build --base /notes/ --outDir .output");
+        assert!(cmd.env.is_empty(), "{:?}", cmd.env);
+        svc.config = json!({ "application": { "outputDirectory": "out" } });
+        let cmd = Nitro.build_command(&svc).unwrap().unwrap();
+        assert_eq!(cmd.display, "vite build --base /notes/ --outDir out");
+        // A configured command runs as it is, without Nitro's base URL variable.
+        svc.application.commands.build = Some("npm run build".into());
+        let cmd = Nitro.build_command(&svc).unwrap().unwrap();
+        assert_eq!((cmd.display.as_str(), cmd.env.len()), ("npm run build", 0));
+        // `vite.configFile: false` is the Nitro CLI again.
+        svc.application.commands.build = None;
+        svc.config = json!({ "vite": { "configFile": false } });
+        let err = Nitro.build_command(&svc).unwrap_err().to_string();
+        assert!(err.contains("neither `nitro` nor `nitropack`"), "{err}");
+
+        // Production: nitro.outputDirectory, else application.outputDirectory, else .output.
+        svc.config = json!({ "nitro": { "outputDirectory": "srv" } });
+        touch(dir.path(), "srv/server/index.mjs");
+        touch(dir.path(), "srv/public/hello.txt");
+        let p = Nitro.package(&svc, &app(&svc)).unwrap();
+        assert_eq!(
+            p.start,
+            StartPlan::Node {
+                entry: dir.path().join("srv/server/index.mjs"),
+                fastify: None
+            }
         );
+        assert_eq!(
+            p.ship_verbatim,
+            [dir.path().join("srv/server"), dir.path().join("srv/public")]
+        );
+        assert_eq!(p.static_assets, None);
     }
 
     #[test]

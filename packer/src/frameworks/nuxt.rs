@@ -63,6 +63,7 @@ impl Framework for Nuxt {
             "nuxt.outputDirectory",
             out,
             "server/index.mjs",
+            None,
         )
     }
 }

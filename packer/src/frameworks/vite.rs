@@ -22,12 +22,7 @@ impl Framework for Vite {
 
     fn build_command(&self, svc: &ResolvedService) -> Result<Option<BuildCommand>> {
         reject_ssr(svc)?;
-        let mut args = vec!["build".to_string()];
-        if let Some(base) = base_flag(svc) {
-            args.extend(["--base".into(), base]);
-        }
-        args.extend(["--outDir".into(), svc.application.output_directory.clone()]);
-        build_or_cli(svc, "vite", &args).map(Some)
+        build(svc, &svc.application.output_directory).map(Some)
     }
 
     fn package(&self, svc: &ResolvedService, _app: &ResolvedApp) -> Result<Package> {
@@ -55,6 +50,20 @@ impl Framework for Vite {
             static_assets: None,
         })
     }
+}
+
+/// `application.commands.build`, else Watt's `ViteCapability.build()` (packages/vite/lib/
+/// capability.js) as a `vite build`: `base` = the base path with a trailing slash, `build.outDir`
+/// = `out_dir`, `mode` production. Vite's CLI builds through `createBuilder(…).buildApp()` as
+/// Watt does, so the frameworks that build several environments (TanStack Start, Nitro's Vite
+/// plugin: they set `builder`) get their whole app build from it, no `--app` needed.
+pub(super) fn build(svc: &ResolvedService, out_dir: &str) -> Result<BuildCommand> {
+    let mut args = vec!["build".to_string()];
+    if let Some(base) = base_flag(svc) {
+        args.extend(["--base".into(), base]);
+    }
+    args.extend(["--outDir".into(), out_dir.to_string()]);
+    build_or_cli(svc, "vite", &args)
 }
 
 /// Watt's Vite SSR mode (`vite.ssr` in the service config) runs a custom server entry.
