@@ -276,12 +276,25 @@ fn example_builds_reproducibly(
     outputs: &[&str],
     must_ship: &[&str],
 ) {
-    let dirs = two_copies(&example(name), work, outputs);
+    builds_reproducibly(work, &example(name), format, outputs, must_ship);
+}
+
+/// An installed app (`src`) from two copies below `work`, built apart; the copies and the
+/// first archive, extracted.
+fn builds_reproducibly(
+    work: &Path,
+    src: &Path,
+    format: &str,
+    outputs: &[&str],
+    must_ship: &[&str],
+) -> ([PathBuf; 2], PathBuf) {
+    let dirs = two_copies(src, work, outputs);
     let builds = [
         build_as(format, &dirs[0], &work.join("out-a"), false, None),
         build_as(format, &dirs[1], &work.join("out-b"), true, None),
     ];
-    assert_reproducible(work, &dirs, &builds, must_ship);
+    let root = assert_reproducible(work, &dirs, &builds, must_ship);
+    (dirs, root)
 }
 
 /// Express, a plain `node:http` server and a Platformatic service (Fastify); the image as an
@@ -373,6 +386,52 @@ fn fullstack_builds_reproducibly_without_env_files() {
         .collect();
     assert!(env_files.is_empty(), "env files shipped: {env_files:?}");
     assert!(files_holding(&root, b"storefront-env-production-fixture-9999").is_empty());
+}
+
+/// Nuxt 4 (Vite client and server builds, then Nitro). Its `buildId` (a random UUID) is a hash
+/// of the inputs, the time in `builds/latest.json` the artifact's; the keys of `useFetch`
+/// calls, the server chunks' names and Nitro's handler names no longer hash the build folder,
+/// and Nitro's public-asset manifest is sorted. The id is public, so changing a page changes it.
+#[test]
+fn nuxt_builds_reproducibly() {
+    let work = tempfile::tempdir().unwrap();
+    let out = "app/web/shop/.output";
+    let (dirs, root) = builds_reproducibly(
+        work.path(),
+        &installed_fixture("nuxt"),
+        "oci",
+        &["web/shop/.output", "web/shop/.nuxt"],
+        &[
+            &format!("{out}/server/index.mjs"),
+            &format!("{out}/public/_nuxt/builds/latest.json"),
+        ],
+    );
+    let latest = |root: &Path| -> Value {
+        let path = root.join(out).join("public/_nuxt/builds/latest.json");
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    };
+    let first = latest(&root);
+    let id = first["id"].as_str().unwrap().to_string();
+    assert!(
+        id.len() == 20 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "not an id from the inputs: {first}"
+    );
+    assert_eq!(first["timestamp"], DEFAULT_EPOCH * 1000, "{first}");
+    let meta = root.join(out).join(format!("public/_nuxt/builds/meta/{id}.json"));
+    assert!(meta.is_file(), "{} missing", meta.display());
+
+    // A page changes: the next deployment has another id.
+    let page = dirs[1].join("web/shop/app/pages/index.vue");
+    let text = std::fs::read_to_string(&page).unwrap();
+    std::fs::write(&page, text.replace("Nuxt shop", "Nuxt shop, changed")).unwrap();
+    let changed = build(&dirs[1], &work.path().join("out-c"), false, None);
+    let other = work.path().join("z");
+    extract(&changed.archive, &other);
+    let second = latest(&other);
+    assert_ne!(second["id"], first["id"], "a changed page kept the build id");
+    let second_id = second["id"].as_str().unwrap();
+    let meta = other.join(out).join(format!("public/_nuxt/builds/meta/{second_id}.json"));
+    assert!(meta.is_file(), "{} missing", meta.display());
 }
 
 /// Remix (Vite) with an API, installed by npm.
