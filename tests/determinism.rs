@@ -417,7 +417,9 @@ fn nuxt_builds_reproducibly() {
         "not an id from the inputs: {first}"
     );
     assert_eq!(first["timestamp"], DEFAULT_EPOCH * 1000, "{first}");
-    let meta = root.join(out).join(format!("public/_nuxt/builds/meta/{id}.json"));
+    let meta = root
+        .join(out)
+        .join(format!("public/_nuxt/builds/meta/{id}.json"));
     assert!(meta.is_file(), "{} missing", meta.display());
 
     // A page changes: the next deployment has another id.
@@ -428,9 +430,14 @@ fn nuxt_builds_reproducibly() {
     let other = work.path().join("z");
     extract(&changed.archive, &other);
     let second = latest(&other);
-    assert_ne!(second["id"], first["id"], "a changed page kept the build id");
+    assert_ne!(
+        second["id"], first["id"],
+        "a changed page kept the build id"
+    );
     let second_id = second["id"].as_str().unwrap();
-    let meta = other.join(out).join(format!("public/_nuxt/builds/meta/{second_id}.json"));
+    let meta = other
+        .join(out)
+        .join(format!("public/_nuxt/builds/meta/{second_id}.json"));
     assert!(meta.is_file(), "{} missing", meta.display());
 }
 

@@ -28,12 +28,6 @@ import { readFile, readdir, writeFile } from 'node:fs/promises'
 import { join, relative } from 'node:path'
 import { pathToFileURL } from 'node:url'
 
-const require = createRequire(join(process.env.WATT_NUXT_DIR, 'package.json'))
-const { runCommand } = await import(pathToFileURL(require.resolve('@nuxt/cli')).href)
-
-const buildId = process.env.WATT_NUXT_BUILD_ID
-const timestamp = Number(process.env.WATT_NUXT_TIMESTAMP)
-
 const digest = (text, encoding) => createHash('sha256').update(text).digest(encoding)
 
 // What nuxt appends to a keyed call: `, '$<10 characters>' /* nuxt-injected */`.
@@ -143,7 +137,7 @@ function sortedAssets (code) {
   return `export default ${JSON.stringify(sorted, null, 2)};`
 }
 
-async function pinTimestamps (dir) {
+async function pinTimestamps (dir, timestamp) {
   const files = [join(dir, 'latest.json')]
   const meta = join(dir, 'meta')
   for (const name of await readdir(meta).catch(() => [])) {
@@ -163,7 +157,8 @@ async function pinTimestamps (dir) {
   }
 }
 
-function reproducible (_options, nuxt) {
+// The module: `buildId` and `timestamp` as watt derived them.
+const reproducible = (buildId, timestamp) => (_options, nuxt) => {
   const own = nuxt.options._layers?.some((l) => typeof l.config?.buildId === 'string')
   if (buildId && !own) {
     nuxt.options.buildId = buildId
@@ -183,8 +178,12 @@ function reproducible (_options, nuxt) {
   })
   if (Number.isFinite(timestamp)) {
     nuxt.hook('nitro:build:public-assets', (nitro) =>
-      pinTimestamps(join(nitro.options.output.publicDir, nuxt.options.app.buildAssetsDir, 'builds')))
+      pinTimestamps(join(nitro.options.output.publicDir, nuxt.options.app.buildAssetsDir, 'builds'), timestamp))
   }
 }
 
-await runCommand('build', [], { overrides: { modules: [reproducible] } })
+// ---- the build (tests/nuxt_build_driver.rs runs what is above this line on its own)
+const require = createRequire(join(process.env.WATT_NUXT_DIR, 'package.json'))
+const { runCommand } = await import(pathToFileURL(require.resolve('@nuxt/cli')).href)
+const watt = reproducible(process.env.WATT_NUXT_BUILD_ID, Number(process.env.WATT_NUXT_TIMESTAMP))
+await runCommand('build', [], { overrides: { modules: [watt] } })
