@@ -276,25 +276,23 @@ fn example_builds_reproducibly(
     outputs: &[&str],
     must_ship: &[&str],
 ) {
-    builds_reproducibly(work, &example(name), format, outputs, must_ship);
+    let dirs = two_copies(&example(name), work, outputs);
+    builds_reproducibly(work, &dirs, format, must_ship);
 }
 
-/// An installed app (`src`) from two copies below `work`, built apart; the copies and the
-/// first archive, extracted.
+/// The two copies built apart (the second under libfaketime) and checked; the first archive,
+/// extracted.
 fn builds_reproducibly(
     work: &Path,
-    src: &Path,
+    dirs: &[PathBuf; 2],
     format: &str,
-    outputs: &[&str],
     must_ship: &[&str],
-) -> ([PathBuf; 2], PathBuf) {
-    let dirs = two_copies(src, work, outputs);
+) -> PathBuf {
     let builds = [
         build_as(format, &dirs[0], &work.join("out-a"), false, None),
         build_as(format, &dirs[1], &work.join("out-b"), true, None),
     ];
-    let root = assert_reproducible(work, &dirs, &builds, must_ship);
-    (dirs, root)
+    assert_reproducible(work, dirs, &builds, must_ship)
 }
 
 /// Express, a plain `node:http` server and a Platformatic service (Fastify); the image as an
@@ -391,16 +389,24 @@ fn fullstack_builds_reproducibly_without_env_files() {
 /// Nuxt 4 (Vite client and server builds, then Nitro). Its `buildId` (a random UUID) is a hash
 /// of the inputs, the time in `builds/latest.json` the artifact's; the keys of `useFetch`
 /// calls, the server chunks' names and Nitro's handler names no longer hash the build folder,
-/// and Nitro's public-asset manifest is sorted. The id is public, so changing a page changes it.
+/// and Nitro's public-asset manifest is sorted. A `.nuxt` left in the second copy (a dev
+/// server's) does not move Nuxt's build folder. The id is public, so changing a page changes it.
 #[test]
 fn nuxt_builds_reproducibly() {
     let work = tempfile::tempdir().unwrap();
     let out = "app/web/shop/.output";
-    let (dirs, root) = builds_reproducibly(
-        work.path(),
+    let dirs = two_copies(
         &installed_fixture("nuxt"),
+        work.path(),
+        &["web/shop/.output", "web/shop/.nuxt", "node_modules/.cache"],
+    );
+    let dev = dirs[1].join("web/shop/.nuxt/nuxt.d.ts");
+    std::fs::create_dir_all(dev.parent().unwrap()).unwrap();
+    std::fs::write(&dev, "// a dev server's\n").unwrap();
+    let root = builds_reproducibly(
+        work.path(),
+        &dirs,
         "oci",
-        &["web/shop/.output", "web/shop/.nuxt"],
         &[
             &format!("{out}/server/index.mjs"),
             &format!("{out}/public/_nuxt/builds/latest.json"),
@@ -421,6 +427,7 @@ fn nuxt_builds_reproducibly() {
         .join(out)
         .join(format!("public/_nuxt/builds/meta/{id}.json"));
     assert!(meta.is_file(), "{} missing", meta.display());
+    assert!(dev.is_file(), "the build touched the dev server's .nuxt");
 
     // A page changes: the next deployment has another id.
     let page = dirs[1].join("web/shop/app/pages/index.vue");

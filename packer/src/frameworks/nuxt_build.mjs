@@ -21,7 +21,8 @@
 //   (nitropack's `getImportId`): they become a hash of the relative path;
 // - Vite names the server chunks by a hash of code that imports packages by absolute path:
 //   they are hashed with those paths relative (see `folderFreeChunkNames`);
-// - Nitro's public-asset manifest lists the files sorted, not in the order reads finished.
+// - Nitro's public-asset manifest lists the files sorted, not in the order reads finished;
+// - the build folder is one place, whatever an earlier build left (see the end).
 import { createRequire } from 'node:module'
 import { createHash } from 'node:crypto'
 import { readFile, readdir, writeFile } from 'node:fs/promises'
@@ -186,4 +187,13 @@ const reproducible = (buildId, timestamp) => (_options, nuxt) => {
 const require = createRequire(join(process.env.WATT_NUXT_DIR, 'package.json'))
 const { runCommand } = await import(pathToFileURL(require.resolve('@nuxt/cli')).href)
 const watt = reproducible(process.env.WATT_NUXT_BUILD_ID, Number(process.env.WATT_NUXT_TIMESTAMP))
-await runCommand('build', [], { overrides: { modules: [watt] } })
+// Nuxt builds in `.nuxt`, or in `node_modules/.cache/nuxt/.nuxt` when a `.nuxt` is there
+// already (a dev server's, or the last build's: @nuxt/kit `loadNuxtConfig`), and the build
+// folder's path reaches names and source maps: the second build of a checkout differed from
+// the first. Without a `buildDir` of the app's own, it is always the cache folder, which
+// leaves a dev server's `.nuxt` alone.
+const kit = await import(pathToFileURL(require.resolve('@nuxt/kit')).href)
+const config = await kit.loadNuxtConfig({ cwd: process.cwd(), overrides: { _prepare: true } })
+const ownBuildDir = config._layers?.some((l) => l.config?.buildDir)
+const buildDir = ownBuildDir ? {} : { buildDir: join(config.rootDir, 'node_modules/.cache/nuxt/.nuxt') }
+await runCommand('build', [], { overrides: { modules: [watt], ...buildDir } })
