@@ -12,8 +12,9 @@
 //! (`nuxt_build.mjs`), which adds one inline module to the app's config so the build is
 //! reproducible: Nuxt's random `buildId` becomes a hash of the inputs (the app's own wins), the
 //! time in `builds/latest.json` the artifact's, and the names Nuxt and Nitro derive from
-//! absolute paths derive from relative ones. An app's own `application.commands.build` runs as
-//! it is, and the build says it is not reproducible.
+//! absolute paths derive from relative ones; it builds in `node_modules/.cache/nuxt/.nuxt`
+//! unless the app sets `buildDir`, so a `.nuxt` left behind changes nothing. An app's own
+//! `application.commands.build` runs as it is, and the build says it is not reproducible.
 
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
