@@ -277,11 +277,22 @@ fn example_builds_reproducibly(
     must_ship: &[&str],
 ) {
     let dirs = two_copies(&example(name), work, outputs);
+    builds_reproducibly(work, &dirs, format, must_ship);
+}
+
+/// The two copies built apart (the second under libfaketime) and checked; the first archive,
+/// extracted.
+fn builds_reproducibly(
+    work: &Path,
+    dirs: &[PathBuf; 2],
+    format: &str,
+    must_ship: &[&str],
+) -> PathBuf {
     let builds = [
         build_as(format, &dirs[0], &work.join("out-a"), false, None),
         build_as(format, &dirs[1], &work.join("out-b"), true, None),
     ];
-    assert_reproducible(work, &dirs, &builds, must_ship);
+    assert_reproducible(work, dirs, &builds, must_ship)
 }
 
 /// Express, a plain `node:http` server and a Platformatic service (Fastify); the image as an
@@ -373,6 +384,68 @@ fn fullstack_builds_reproducibly_without_env_files() {
         .collect();
     assert!(env_files.is_empty(), "env files shipped: {env_files:?}");
     assert!(files_holding(&root, b"storefront-env-production-fixture-9999").is_empty());
+}
+
+/// Nuxt 4 (Vite client and server builds, then Nitro). Its `buildId` (a random UUID) is a hash
+/// of the inputs, the time in `builds/latest.json` the artifact's; the keys of `useFetch`
+/// calls, the server chunks' names and Nitro's handler names no longer hash the build folder,
+/// and Nitro's public-asset manifest is sorted. A `.nuxt` left in the second copy (a dev
+/// server's) does not move Nuxt's build folder. The id is public, so changing a page changes it.
+#[test]
+fn nuxt_builds_reproducibly() {
+    let work = tempfile::tempdir().unwrap();
+    let out = "app/web/shop/.output";
+    let dirs = two_copies(
+        &installed_fixture("nuxt"),
+        work.path(),
+        &["web/shop/.output", "web/shop/.nuxt", "node_modules/.cache"],
+    );
+    let dev = dirs[1].join("web/shop/.nuxt/nuxt.d.ts");
+    std::fs::create_dir_all(dev.parent().unwrap()).unwrap();
+    std::fs::write(&dev, "// a dev server's\n").unwrap();
+    let root = builds_reproducibly(
+        work.path(),
+        &dirs,
+        "oci",
+        &[
+            &format!("{out}/server/index.mjs"),
+            &format!("{out}/public/_nuxt/builds/latest.json"),
+        ],
+    );
+    let latest = |root: &Path| -> Value {
+        let path = root.join(out).join("public/_nuxt/builds/latest.json");
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    };
+    let first = latest(&root);
+    let id = first["id"].as_str().unwrap().to_string();
+    assert!(
+        id.len() == 20 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "not an id from the inputs: {first}"
+    );
+    assert_eq!(first["timestamp"], DEFAULT_EPOCH * 1000, "{first}");
+    let meta = root
+        .join(out)
+        .join(format!("public/_nuxt/builds/meta/{id}.json"));
+    assert!(meta.is_file(), "{} missing", meta.display());
+    assert!(dev.is_file(), "the build touched the dev server's .nuxt");
+
+    // A page changes: the next deployment has another id.
+    let page = dirs[1].join("web/shop/app/pages/index.vue");
+    let text = std::fs::read_to_string(&page).unwrap();
+    std::fs::write(&page, text.replace("Nuxt shop", "Nuxt shop, changed")).unwrap();
+    let changed = build(&dirs[1], &work.path().join("out-c"), false, None);
+    let other = work.path().join("z");
+    extract(&changed.archive, &other);
+    let second = latest(&other);
+    assert_ne!(
+        second["id"], first["id"],
+        "a changed page kept the build id"
+    );
+    let second_id = second["id"].as_str().unwrap();
+    let meta = other
+        .join(out)
+        .join(format!("public/_nuxt/builds/meta/{second_id}.json"));
+    assert!(meta.is_file(), "{} missing", meta.display());
 }
 
 /// Remix (Vite) with an API, installed by npm.

@@ -5,7 +5,7 @@
 //! `wattpm start` too, the same routes answer the same there.
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -724,7 +724,61 @@ fn a_nuxt_app_runs_its_nitro_server_build_as_watts_nuxt_capability_does() {
         json_get(&format!("{base}/api/hello?name=watt")),
         json!({ "hello": "watt", "path": "/api/hello?name=watt" })
     );
+    assert_build_manifest_served_truthfully(&base);
     assert_public_file_from_1980_then_stop(&base, &mut stub);
+}
+
+/// Nuxt's build manifest, which clients poll to notice a new deployment: `builds/latest.json`
+/// names the build id watt derived from the inputs (20 hex characters, not Nuxt's random
+/// UUID) and the artifact's time, `builds/meta/<id>.json` is there, and both carry the ETag
+/// Nitro computes from the bytes served (the `etag` package: `"<length in hex>-<base64
+/// SHA-1, 27 characters>"`, computed here by node's crypto), which answers `If-None-Match`
+/// with 304.
+fn assert_build_manifest_served_truthfully(base: &str) {
+    let latest = request(&format!("{base}/_nuxt/builds/latest.json"), &[]);
+    assert_eq!(latest.status, 200, "{}", latest.text());
+    let body: Value = serde_json::from_slice(&latest.body).unwrap();
+    let id = body["id"].as_str().unwrap_or_default().to_string();
+    assert!(
+        id.len() == 20 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "not the id watt derives: {body}"
+    );
+    assert_eq!(body["timestamp"], json!(315_532_800_000u64), "{body}");
+    let meta = request(&format!("{base}/_nuxt/builds/meta/{id}.json"), &[]);
+    assert_eq!(meta.status, 200, "{}", meta.text());
+    let meta_body: Value = serde_json::from_slice(&meta.body).unwrap();
+    assert_eq!(meta_body["id"], json!(id), "{meta_body}");
+    assert_eq!(meta_body["timestamp"], body["timestamp"], "{meta_body}");
+    for (url, reply) in [
+        (format!("{base}/_nuxt/builds/latest.json"), latest),
+        (format!("{base}/_nuxt/builds/meta/{id}.json"), meta),
+    ] {
+        let etag = reply.header("etag").to_string();
+        assert_eq!(etag, nitro_etag(&reply.body), "{url}");
+        let again = request(&url, &[("if-none-match", &etag)]);
+        assert_eq!(again.status, 304, "{url}: {}", again.text());
+        assert!(again.body.is_empty(), "{url}: a body with the 304");
+    }
+}
+
+/// The ETag Nitro gives a public asset (the `etag` package's strong tag), by node's crypto.
+fn nitro_etag(body: &[u8]) -> String {
+    use std::io::Write;
+    let mut child = Command::new(node_bin())
+        .args([
+            "-e",
+            "const b = require('fs').readFileSync(0); \
+             const h = require('crypto').createHash('sha1').update(b).digest('base64').slice(0, 27); \
+             process.stdout.write('\"' + b.length.toString(16) + '-' + h + '\"')",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    String::from_utf8(o.stdout).unwrap()
 }
 
 /// A TanStack Start app (React, `nitro/vite` node-server build) behind a native gateway, with

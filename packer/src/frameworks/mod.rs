@@ -6,6 +6,7 @@ mod astro;
 mod capability;
 mod db;
 mod gateway;
+mod input_hash;
 mod nest;
 mod next;
 mod next_reproducible;

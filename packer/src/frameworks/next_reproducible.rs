@@ -16,99 +16,16 @@
 //! - Next's preview-mode and server-actions keys are random unless a secret is given
 //!   (`NEXT_SERVER_ACTIONS_ENCRYPTION_KEY`; see the build hook).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::{Context, Result};
-use sha2::{Digest, Sha256};
+use anyhow::Result;
 
-use super::find_package;
+use super::input_hash;
 
-/// Folders that are never build inputs: installed packages, VCS data, watt's and Next's own
-/// output and caches.
-const NOT_INPUTS: &[&str] = &["node_modules", ".git", ".watt", ".next", ".turbo", "out"];
-
-const LOCKFILES: &[&str] = &[
-    "package-lock.json",
-    "npm-shrinkwrap.json",
-    "pnpm-lock.yaml",
-    "yarn.lock",
-    "bun.lock",
-];
-
-/// A hash of what the build reads: the service's files (by path relative to its folder), the
-/// nearest lockfile, the installed `next` version, and the base path. 20 hex characters.
+/// A hash of what the build reads (see [`input_hash::build_id`]): the service's files but
+/// Next's output, the lockfile, the installed `next` and the base path. 20 hex characters.
 pub fn build_id(svc_dir: &Path, base_path: &str) -> Result<String> {
-    let mut h = Sha256::new();
-    let mut field = |name: &str, bytes: &[u8]| {
-        h.update((name.len() as u64).to_le_bytes());
-        h.update(name.as_bytes());
-        h.update((bytes.len() as u64).to_le_bytes());
-        h.update(bytes);
-    };
-    field("basePath", base_path.as_bytes());
-    let mut files = Vec::new();
-    list_inputs(svc_dir, Path::new(""), &mut files)?;
-    files.sort();
-    for rel in &files {
-        let host = svc_dir.join(rel);
-        let meta = std::fs::symlink_metadata(&host)
-            .with_context(|| format!("cannot read {}", host.display()))?;
-        let bytes = if meta.file_type().is_symlink() {
-            std::fs::read_link(&host)
-                .with_context(|| format!("cannot read link {}", host.display()))?
-                .to_string_lossy()
-                .into_owned()
-                .into_bytes()
-        } else {
-            std::fs::read(&host).with_context(|| format!("cannot read {}", host.display()))?
-        };
-        field(&format!("file:{}", rel.to_string_lossy()), &bytes);
-    }
-    if let Some(lock) = svc_dir
-        .ancestors()
-        .flat_map(|d| LOCKFILES.iter().map(move |l| d.join(l)))
-        .find(|p| p.is_file())
-    {
-        let bytes =
-            std::fs::read(&lock).with_context(|| format!("cannot read {}", lock.display()))?;
-        field("lockfile", &bytes);
-    }
-    if let Some(next) = find_package(svc_dir, "next") {
-        let pkg = std::fs::read(next.join("package.json")).unwrap_or_default();
-        let version = serde_json::from_slice::<serde_json::Value>(&pkg)
-            .ok()
-            .and_then(|v| {
-                v.get("version")
-                    .and_then(|v| v.as_str())
-                    .map(str::to_string)
-            })
-            .unwrap_or_default();
-        field("next", version.as_bytes());
-    }
-    let digest = h.finalize();
-    Ok(digest[..10].iter().map(|b| format!("{b:02x}")).collect())
-}
-
-fn list_inputs(dir: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    let here = dir.join(rel);
-    for entry in std::fs::read_dir(&here)
-        .with_context(|| format!("cannot read folder {}", here.display()))?
-    {
-        let entry = entry.with_context(|| format!("cannot read folder {}", here.display()))?;
-        let name = entry.file_name();
-        let child = rel.join(&name);
-        let ft = entry
-            .file_type()
-            .with_context(|| format!("cannot read {}", entry.path().display()))?;
-        if ft.is_dir() {
-            if !NOT_INPUTS.iter().any(|n| name == *n) {
-                list_inputs(dir, &child, out)?;
-            }
-        } else if ft.is_file() || ft.is_symlink() {
-            out.push(child);
-        }
-    }
-    Ok(())
+    input_hash::build_id(svc_dir, base_path, "next", &[".next", ".turbo", "out"])
 }
 
 /// `text` with every JSON string that is `root` or a path below it replaced by that path

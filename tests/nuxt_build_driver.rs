@@ -1,0 +1,145 @@
+//! The rewriting functions of the script watt runs for `nuxt build`
+//! (packer/src/frameworks/nuxt_build.mjs), run by node on their own (everything above the
+//! script's "the build" line), each on what Nuxt, Vite or Nitro hands it, built in two folders.
+//! tests/determinism.rs checks the whole build; these pin each rewrite.
+
+use std::process::Command;
+
+use watt_e2e::*;
+
+/// Runs `test` (JS, with `assert` and `tmp`, a fresh folder) after the driver's functions.
+fn run(test: &str) {
+    let driver =
+        std::fs::read_to_string(repo().join("packer/src/frameworks/nuxt_build.mjs")).unwrap();
+    let (functions, _) = driver
+        .split_once("// ---- the build")
+        .expect("nuxt_build.mjs has its `// ---- the build` line");
+    let tmp = tempfile::tempdir().unwrap();
+    let script = format!(
+        "{functions}\nimport assert from 'node:assert/strict'\nconst tmp = {:?}\n{test}\n",
+        tmp.path()
+    );
+    let o = Command::new(node_bin())
+        .args(["--input-type=module", "-e", &script])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn usefetch_keys_hash_the_path_from_the_root_and_keep_their_length() {
+    run(r#"
+const code = "const a = useFetch('/api/hello', '$3I_vr-2RU8' /* nuxt-injected */)\n" +
+  "const b = useState('$abcdefghij' /* nuxt-injected */)"
+const key = (root, id) => relativeKeys(root).transform.handler(code, root + id).code
+const a = key('/first/app/web/shop', '/app/pages/index.vue?vue&type=script')
+assert.equal(a, key('/second/elsewhere/app/web/shop', '/app/pages/index.vue?vue&type=script'))
+assert.equal(a.length, code.length)
+const keys = [...a.matchAll(/'(\$[\w-]{10})' \/\* nuxt-injected \*\//g)].map((m) => m[1])
+assert.equal(keys.length, 2)
+assert.notEqual(keys[0], keys[1])
+assert.ok(!keys.includes('$3I_vr-2RU8'), a)
+assert.notEqual(a, key('/first/app/web/shop', '/app/pages/other.vue'))
+assert.equal(relativeKeys('/r').transform.handler('no keys here', '/r/x.js'), undefined)
+assert.equal(relativeKeys('/r').transform.order, 'post')
+"#);
+}
+
+#[test]
+fn server_chunks_are_hashed_without_the_folder_and_written_with_it() {
+    run(r#"
+import { mkdir } from 'node:fs/promises'
+const chunk = (root) => `import { $fetch } from "${root}/node_modules/ofetch/dist/node.mjs";\n` +
+  `import "${root}/node_modules/side/effect.mjs";\n` +
+  `const m = () => import('${root}/node_modules/lazy/index.mjs');\nexport { m }`
+const rootA = tmp + '/first/app/web/shop', rootB = tmp + '/second/app/web/shop'
+const [pa, pb] = [folderFreeChunkNames(rootA), folderFreeChunkNames(rootB)]
+const ra = pa.renderChunk(chunk(tmp + '/first/app')).code
+assert.equal(ra, pb.renderChunk(chunk(tmp + '/second/app')).code)
+assert.ok(!ra.includes(tmp), ra)
+assert.ok(ra.includes('watt-root:../../node_modules/ofetch/dist/node.mjs'), ra)
+assert.equal(pa.renderChunk('export const x = "/not/an/import"'), undefined)
+// Written: the paths are back, exactly.
+await mkdir(tmp + '/dist/_nuxt', { recursive: true })
+await writeFile(tmp + '/dist/_nuxt/pages-H.js', ra)
+await pa.writeBundle({ dir: tmp + '/dist' }, {
+  '_nuxt/pages-H.js': { type: 'chunk', fileName: '_nuxt/pages-H.js' },
+  'styles.css': { type: 'asset', fileName: 'styles.css' }
+})
+assert.equal(await readFile(tmp + '/dist/_nuxt/pages-H.js', 'utf8'), chunk(tmp + '/first/app'))
+"#);
+}
+
+#[test]
+fn nitro_handler_names_hash_the_path_from_the_root() {
+    run(r#"
+const handlers = (root) => `import _4mUV1_ from '${root}/node_modules/nitropack/dist/runtime/internal/static';
+const _lazy_TSbqUp = () => import('${root}/server/api/hello.ts');
+export const handlers = [
+  { route: '', handler: _4mUV1_, lazy: false, middleware: true, method: undefined },
+  { route: '/api/hello', handler: _lazy_TSbqUp, lazy: true, middleware: false, method: undefined }
+];`
+const a = relativeHandlerNames(handlers('/first/app/web/shop'), '/first/app/web/shop')
+const b = relativeHandlerNames(handlers('/second/x/web/shop').replace(/_4mUV1_/g, '_FjiJ3F').replace(/_lazy_TSbqUp/g, '_lazy_YrJeve'), '/second/x/web/shop')
+assert.equal(a.replaceAll('/first/app', ''), b.replaceAll('/second/x', ''))
+assert.ok(!a.includes('_4mUV1_') && !a.includes('TSbqUp'), a)
+const lazy = a.match(/const (_lazy_\w{6}) =/)[1]
+assert.ok(a.includes(`handler: ${lazy}, lazy: true`), a)
+const eager = a.match(/import (_\w{6}) from/)[1]
+assert.ok(a.includes(`handler: ${eager}, lazy: false`), a)
+// The plugin rewrites only Nitro's handler list and asset manifest.
+const plugin = folderFreeNitro('/first/app/web/shop')
+assert.equal(plugin.transform('const x = 1', '/first/app/web/shop/server/api/hello.ts'), undefined)
+assert.equal(plugin.transform(handlers('/first/app/web/shop'), '\0virtual:#nitro-internal-virtual/server-handlers').code, a)
+"#);
+}
+
+#[test]
+fn the_public_asset_manifest_is_sorted_in_nitros_format() {
+    run(r#"
+const assets = { '/b.js': { etag: '"1-x"', size: 1 }, '/_nuxt/a.js': { size: 2 }, '/a.txt': { size: 3 } }
+const code = `export default ${JSON.stringify(assets, null, 2)};`
+const sorted = sortedAssets(code)
+const keys = Object.keys(JSON.parse(sorted.slice('export default '.length, -1)))
+assert.deepEqual(keys, ['/_nuxt/a.js', '/a.txt', '/b.js'])
+assert.equal(sorted, sortedAssets(sorted))
+assert.equal(sorted.length, code.length)
+assert.equal(sortedAssets('export const x = 1'), 'export const x = 1')
+"#);
+}
+
+#[test]
+fn the_build_manifests_carry_the_artifacts_time() {
+    run(r#"
+import { mkdir } from 'node:fs/promises'
+const dir = tmp + '/_nuxt/builds'
+await mkdir(dir + '/meta', { recursive: true })
+await writeFile(dir + '/latest.json', JSON.stringify({ id: 'abc', timestamp: 1796180929855 }))
+await writeFile(dir + '/meta/abc.json', JSON.stringify({ id: 'abc', timestamp: 1796180929855, prerendered: [] }))
+await writeFile(dir + '/meta/notes.txt', 'timestamp 1796180929855')
+await pinTimestamps(dir, 315532800000)
+assert.equal(await readFile(dir + '/latest.json', 'utf8'), '{"id":"abc","timestamp":315532800000}')
+assert.equal(await readFile(dir + '/meta/abc.json', 'utf8'), '{"id":"abc","timestamp":315532800000,"prerendered":[]}')
+assert.equal(await readFile(dir + '/meta/notes.txt', 'utf8'), 'timestamp 1796180929855')
+await pinTimestamps(tmp + '/nowhere', 0)
+"#);
+}
+
+#[test]
+fn the_derived_build_id_applies_unless_a_config_layer_sets_one() {
+    run(r#"
+const nuxt = (layers) => ({
+  options: { _layers: layers, buildId: 'random-uuid', runtimeConfig: { app: { buildId: 'random-uuid' } }, rootDir: '/r', app: { buildAssetsDir: '/_nuxt/' } },
+  hook () {}
+})
+const plain = nuxt([{ config: {} }, { config: { modules: [] } }])
+reproducible('0123456789abcdef0123', 0)(null, plain)
+assert.equal(plain.options.buildId, '0123456789abcdef0123')
+assert.equal(plain.options.runtimeConfig.app.buildId, '0123456789abcdef0123')
+const own = nuxt([{ config: {} }, { config: { buildId: 'mine' } }])
+own.options.buildId = own.options.runtimeConfig.app.buildId = 'mine'
+reproducible('0123456789abcdef0123', 0)(null, own)
+assert.equal(own.options.buildId, 'mine')
+assert.equal(own.options.runtimeConfig.app.buildId, 'mine')
+"#);
+}
