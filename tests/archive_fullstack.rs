@@ -334,6 +334,21 @@ fn fullstack_example_serves_next_and_the_api_through_the_gateway_and_stops_clean
         .iter()
         .find(|u| u.contains("/chunks/pages/index-") && u.ends_with(".js"))
         .unwrap_or_else(|| panic!("no page chunk in /legacy: {legacy_urls:?}"));
+    // The client runtime loads lazy chunks and fonts from the base path too: Next 15.5 builds
+    // it in workers whose NODE_OPTIONS keep one `--import`, so watt's hooks must be one.
+    let runtime = legacy_urls
+        .iter()
+        .find(|u| u.contains("/chunks/webpack-") && u.ends_with(".js"))
+        .unwrap_or_else(|| panic!("no webpack runtime in /legacy: {legacy_urls:?}"));
+    let (status, js) = get(&format!("{base}{runtime}"));
+    assert_eq!(status, 200, "{runtime}");
+    assert!(
+        js.contains(".p=\"/legacy/_next/\""),
+        "the client runtime's public path is not under /legacy: {}",
+        js.split(".p=")
+            .nth(1)
+            .map_or("none", |t| &t[..t.len().min(40)])
+    );
     for (url, want) in [(legacy_css, "text/css"), (legacy_js, "text/javascript")] {
         let file = legacy_dir
             .join(".next")

@@ -115,3 +115,57 @@ fn preview_keys_follow_the_secret_and_are_random_without_one() {
     let r2 = probe(&app, None);
     assert_ne!(r1["keys"], r2["keys"]);
 }
+
+/// Next 15.2 writes `defaultConfig.outputFileTracingRoot` while it loads a config (15.5 and 16
+/// freeze it and do not): the hook's defaults are exactly as writable as the Next's own, and a
+/// frozen copy crashed 15.2 builds. A stand-in `config-shared.js` of each shape.
+#[test]
+fn the_hooks_defaults_stay_as_writable_as_nexts() {
+    let hook =
+        std::fs::read_to_string(repo().join("packer/src/frameworks/next_build_hook.mjs")).unwrap();
+    const WRITE: &str = r#"'use strict'
+const req = require('node:module').createRequire(process.env.WATT_NEXT_DIR + '/package.json')
+const shared = req('next/dist/server/config-shared.js')
+const frozen = Object.isFrozen(shared.defaultConfig)
+if (!frozen) shared.defaultConfig.outputFileTracingRoot = '/written'
+console.log(JSON.stringify({ frozen, root: shared.defaultConfig.outputFileTracingRoot ?? null, basePath: shared.defaultConfig.basePath }))
+"#;
+    for (next_freezes, shared) in [
+        (false, "exports.defaultConfig = { basePath: '' }\n"),
+        (
+            true,
+            "exports.defaultConfig = Object.freeze({ basePath: '' })\n",
+        ),
+    ] {
+        let work = tempfile::tempdir().unwrap();
+        let app = work.path();
+        let next = app.join("node_modules/next");
+        std::fs::create_dir_all(next.join("dist/server")).unwrap();
+        std::fs::write(app.join("package.json"), r#"{"name":"probe"}"#).unwrap();
+        std::fs::write(
+            next.join("package.json"),
+            r#"{"name":"next","version":"15.2.4"}"#,
+        )
+        .unwrap();
+        std::fs::write(next.join("dist/server/config-shared.js"), shared).unwrap();
+        let o = Command::new(node_bin())
+            .arg(format!(
+                "--import=data:text/javascript,{}",
+                urlencode(&hook)
+            ))
+            .args(["-e", WRITE])
+            .current_dir(app)
+            .env("WATT_NEXT_DIR", app)
+            .env("WATT_NEXT_BASE_PATH", "/shop")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        let got: serde_json::Value =
+            serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
+        assert_eq!(got["frozen"], next_freezes, "{got}");
+        if !next_freezes {
+            assert_eq!(got["root"], "/written", "{got}");
+        }
+        assert_eq!(got["basePath"], "/shop", "the hook still applied: {got}");
+    }
+}

@@ -81,12 +81,36 @@ pub fn apply(command: &mut BuildCommand, app: &ResolvedApp, svc: &ResolvedServic
 }
 
 /// `existing` with the preload appended (after the user's own flags, as Watt does not reorder
-/// them either).
+/// them either). Every `--import=data:` module already there (a framework's build hook) and the
+/// preload become one `--import` of a module importing them in order: Next 15.5 rebuilds its
+/// build workers' NODE_OPTIONS keeping one value per flag (`formatNodeOptions` in
+/// next/dist/server/lib/utils.js), which would drop all but the last `--import`.
 pub fn node_options(existing: Option<&str>) -> String {
-    let preload = format!("--import=data:text/javascript;base64,{}", base64(PRELOAD));
-    match existing.map(str::trim) {
-        Some(o) if !o.is_empty() => format!("{o} {preload}"),
-        _ => preload,
+    let existing = existing.unwrap_or("");
+    let data: Vec<&str> = existing
+        .split_ascii_whitespace()
+        .filter(|t| t.starts_with("--import=data:"))
+        .collect();
+    let mut rest = existing.to_string();
+    for t in &data {
+        rest = rest.replacen(t, "", 1);
+    }
+    let preload = format!("data:text/javascript;base64,{}", base64(PRELOAD));
+    let module = if data.is_empty() {
+        preload
+    } else {
+        let imports: String = data
+            .iter()
+            .map(|t| &t["--import=".len()..])
+            .chain(std::iter::once(preload.as_str()))
+            .map(|url| format!("import {};\n", serde_json::Value::from(url)))
+            .collect();
+        format!("data:text/javascript;base64,{}", base64(&imports))
+    };
+    let rest = rest.split_ascii_whitespace().collect::<Vec<_>>().join(" ");
+    match rest.is_empty() {
+        true => format!("--import={module}"),
+        false => format!("{rest} --import={module}"),
     }
 }
 
@@ -282,5 +306,37 @@ mod tests {
         let o = node_options(Some("--max-old-space-size=4096"));
         assert!(o.starts_with("--max-old-space-size=4096 --import=data:text/javascript;base64,"));
         assert_eq!(base64("ab"), "YWI=");
+    }
+
+    /// Next 15.5's build workers keep one `--import`: a framework's hook and the preload must
+    /// be one flag, and still both run, the hook first.
+    #[test]
+    fn a_hook_already_there_and_the_preload_are_one_import_that_runs_both() {
+        let node = crate::node_runtime::locate(None).expect("node on PATH");
+        let hook = format!(
+            "--import=data:text/javascript;base64,{}",
+            base64("console.log('hook ran')")
+        );
+        let o = node_options(Some(&format!(
+            "--no-warnings {hook} --max-old-space-size=64"
+        )));
+        assert_eq!(o.matches("--import").count(), 1, "{o}");
+        assert!(
+            o.starts_with("--no-warnings --max-old-space-size=64 --import="),
+            "{o}"
+        );
+        let out = std::process::Command::new(node)
+            .args(["-e", "console.log(typeof globalThis.platformatic)"])
+            .env("NODE_OPTIONS", &o)
+            .env(DATA_VAR, r#"{"isBuilding":true}"#)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(text, "hook ran\nobject\n");
     }
 }

@@ -95,6 +95,7 @@ const SERVICE: &[&str] = &[
     "application.commands.build",
     "application.commands.production",
     "application.commands.development",
+    "application.preferLocalCommands",
     "node.main",
     "node.absoluteUrl",
     "node.dispatchViaHttp",

@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Result};
 
 use crate::config::{Kind, ResolvedApp, ResolvedService};
+use serde_json::Value;
 
 /// A build step: argv run directly, with the service folder as working directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,14 +211,26 @@ pub fn package(fw: &dyn Framework, svc: &ResolvedService, app: &ResolvedApp) -> 
             | Kind::Tanstack
     );
     match &svc.application.commands.production {
-        Some(cmd) if honours => production_command(svc, cmd),
+        Some(cmd) if honours => production_command(svc, app, cmd),
         _ => fw.package(svc, app),
     }
 }
 
 /// The service run by its production command: its files and production dependencies ship.
-fn production_command(svc: &ResolvedService, cmd: &str) -> Result<Package> {
-    let argv = shell_words::split(cmd).map_err(|e| {
+/// As Watt's `spawn()` runs it (packages/basic/lib/capability.js): `node` is the bundled node;
+/// a bare executable is looked up in `<service>/node_modules/.bin`, then the app root's, unless
+/// `application.preferLocalCommands` is false; a line chaining commands (`&&`, `||`, `;`) would
+/// need a shell, which an image does not have.
+fn production_command(svc: &ResolvedService, app: &ResolvedApp, cmd: &str) -> Result<Package> {
+    if ["&&", "||", ";"].iter().any(|op| cmd.contains(op)) {
+        bail!(
+            "service \"{}\": application.commands.production {cmd:?} chains commands, which Watt \
+             runs through a shell; the artifact has none (an image holds no /bin/sh): make it one \
+             command, e.g. `node server.js`, and move the rest to the build",
+            svc.id
+        );
+    }
+    let mut argv = shell_words::split(cmd).map_err(|e| {
         anyhow::anyhow!(
             "service \"{}\": cannot parse application.commands.production {cmd:?}: {e}",
             svc.id
@@ -229,15 +242,68 @@ fn production_command(svc: &ResolvedService, cmd: &str) -> Result<Package> {
             svc.id
         );
     }
+    let prefer_local = svc
+        .config
+        .pointer("/application/preferLocalCommands")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    let mut extra_dependencies = Vec::new();
+    let exe = argv[0].clone();
+    if exe != "node" && !exe.contains('/') && prefer_local {
+        let found = [&svc.path, &app.root]
+            .iter()
+            .map(|d| d.join("node_modules/.bin").join(&exe))
+            .find(|p| p.exists());
+        match found.and_then(|p| local_command(&p)) {
+            Some((package, file, is_js)) => {
+                let rel = crate::paths::relative(&svc.path, &file);
+                let rel = rel.to_string_lossy().into_owned();
+                if is_js {
+                    argv.splice(0..1, ["node".to_string(), rel]);
+                } else {
+                    argv[0] = rel;
+                }
+                extra_dependencies.push(package);
+            }
+            None => eprintln!(
+                "watt: warning: service \"{}\": application.commands.production runs `{exe}`, \
+                 which is in neither {}/node_modules/.bin nor the app root's; the artifact's \
+                 PATH holds only its node",
+                svc.id,
+                svc.path.display()
+            ),
+        }
+    }
     Ok(Package {
         ship: vec![svc.path.clone()],
         ship_verbatim: Vec::new(),
         ship_as: Vec::new(),
-        extra_dependencies: Vec::new(),
+        extra_dependencies,
         ship_dependencies: true,
         start: StartPlan::Command { argv },
         static_assets: None,
     })
+}
+
+/// What a `node_modules/.bin` entry runs: (its package's name, the file, whether node runs it).
+fn local_command(bin: &Path) -> Option<(String, PathBuf, bool)> {
+    let file = std::fs::canonicalize(bin).ok()?;
+    let package = file.ancestors().skip(1).find_map(|d| {
+        let text = std::fs::read_to_string(d.join("package.json")).ok()?;
+        let v: Value = serde_json::from_str(&text).ok()?;
+        v.get("name")?.as_str().map(str::to_string)
+    })?;
+    let mut head = [0u8; 128];
+    let n = std::fs::File::open(&file)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+        .ok()?;
+    let first = String::from_utf8_lossy(&head[..n]);
+    let first = first.lines().next().unwrap_or("");
+    let is_js = (first.starts_with("#!") && first.contains("node"))
+        || file
+            .extension()
+            .is_some_and(|e| e == "js" || e == "mjs" || e == "cjs");
+    Some((package, file, is_js))
 }
 
 /// `application.commands.build` run through the shell (it is a shell command line in Watt).
@@ -321,6 +387,50 @@ mod tests {
         );
         assert_eq!(p.ship, vec![dir.path().to_path_buf()]);
         assert!(p.ship_dependencies);
+        // A bare executable runs from node_modules/.bin, as Watt's preferLocalCommands does:
+        // a node script runs on the bundled node, and its package ships.
+        touch(dir.path(), "node_modules/serve-it/package.json");
+        std::fs::write(
+            dir.path().join("node_modules/serve-it/package.json"),
+            r#"{"name":"serve-it"}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("node_modules/serve-it/cli.js"),
+            "#!/usr/bin/env node\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(dir.path().join("node_modules/.bin")).unwrap();
+        std::os::unix::fs::symlink(
+            "../serve-it/cli.js",
+            dir.path().join("node_modules/.bin/serve-it"),
+        )
+        .unwrap();
+        svc.application.commands.production = Some("serve-it dist -p 1".into());
+        let p = package(&vite::Vite, &svc, &app(&svc)).unwrap();
+        let argv = |p: &Package| match &p.start {
+            StartPlan::Command { argv } => argv.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            argv(&p),
+            ["node", "node_modules/serve-it/cli.js", "dist", "-p", "1"]
+        );
+        assert_eq!(p.extra_dependencies, ["serve-it"]);
+        // …unless preferLocalCommands is false.
+        svc.config = serde_json::json!({ "application": { "preferLocalCommands": false } });
+        let p = package(&vite::Vite, &svc, &app(&svc)).unwrap();
+        assert_eq!(argv(&p), ["serve-it", "dist", "-p", "1"]);
+        svc.config = Value::Null;
+        // A chain needs a shell, which an image does not have: the build says so.
+        svc.application.commands.production = Some("qwik build preview && vite preview".into());
+        let err = package(&vite::Vite, &svc, &app(&svc))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("chains commands") && err.contains("service \""),
+            "{err}"
+        );
         // Without it, the kind's own plan.
         svc.application.commands.production = None;
         let p = package(&vite::Vite, &svc, &app(&svc)).unwrap();

@@ -1,5 +1,5 @@
 // Loaded with `--import` into every node process of a Next.js build that watt runs (NODE_OPTIONS,
-// so Next's build workers get it too). Next merges the app's next.config over its frozen
+// so Next's build workers get it too). Next merges the app's next.config over its
 // `defaultConfig` (next/dist/server/config-shared.js), so a value put in the defaults applies
 // exactly when the app's config sets none: the app's own `basePath` and `generateBuildId` win.
 // Modules are patched by replacing their exports in the require cache before Next loads them.
@@ -24,7 +24,8 @@ patch('next/dist/server/config-shared.js', (exports, shared) => {
   if (process.env.WATT_NEXT_BASE_PATH) defaults.basePath = process.env.WATT_NEXT_BASE_PATH
   const buildId = process.env.WATT_NEXT_BUILD_ID
   if (buildId) defaults.generateBuildId = () => buildId
-  exports.defaultConfig = Object.freeze(defaults)
+  // Frozen only where Next froze it: Next 15.2 assigns `defaultConfig.outputFileTracingRoot`.
+  exports.defaultConfig = Object.isFrozen(shared.defaultConfig) ? Object.freeze(defaults) : defaults
 })
 
 // Next's preview-mode keys are random per build (next/dist/build/preview-key-utils.js). Given a
