@@ -336,6 +336,24 @@ fn capability_answers(base: &str) -> Vec<Value> {
     vec![json!(paths), root]
 }
 
+/// A service built for absolute URLs under its base path (`node.absoluteUrl`, as Next, Remix
+/// or Vite apps with a base path are) gets its prefix kept by a gateway run through its own
+/// package: the gateway asks the runtime for its meta (`getApplicationMeta`). Checked under the
+/// stub only: under wattpm 3.67 this node service is reached stripped (`/page`), which
+/// packages/node/lib/capability.js `getMeta()` does not explain; a Next app with a base path
+/// keeps its prefix under both (/work/trial/apps/composer-next-node-fastify).
+fn site_keeps_its_prefix(base: &str) {
+    // A service built for absolute URLs under its base path (`node.absoluteUrl`, as Next,
+    // Remix or Vite apps are) gets its prefix kept: the gateway asks the runtime for its meta.
+    for (path, want) in [("/site/page?x=1", "/site/page?x=1"), ("/site/", "/site/")] {
+        assert_eq!(
+            json_get(&format!("{base}{path}")),
+            json!({ "service": "site", "url": want }),
+            "GET {path}"
+        );
+    }
+}
+
 #[test]
 fn db_nest_service_and_an_openapi_gateway_run_their_own_packages_as_under_wattpm() {
     let app = installed_fixture("capabilities");
@@ -398,7 +416,18 @@ fn db_nest_service_and_an_openapi_gateway_run_their_own_packages_as_under_wattpm
     assert_eq!(gateway["start"]["type"], "capability");
     assert_eq!(
         gateway["dependencies"],
-        json!(["db", "api", "nest", "greeter"])
+        json!(["db", "api", "nest", "greeter", "site"])
+    );
+    // What the gateway's `getApplicationMeta` answers, as the site's capability gives it.
+    let site = manifest["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "site")
+        .unwrap();
+    assert_eq!(
+        site["gatewayMeta"],
+        json!({ "prefix": "/site/", "wantsAbsoluteUrls": true, "needsRootTrailingSlash": true })
     );
     let packed_db = root.join("app/web/db/db.sqlite");
     assert!(!packed_db.exists(), "a database file was shipped");
@@ -420,6 +449,7 @@ fn db_nest_service_and_an_openapi_gateway_run_their_own_packages_as_under_wattpm
     let base = format!("http://127.0.0.1:{port}");
     stub.wait_ready(&format!("{base}/db/movies/"), Duration::from_secs(90));
     let packed = capability_answers(&base);
+    site_keeps_its_prefix(&base);
     // The migration ran at start, into the (writable) service folder of the artifact.
     assert!(packed_db.is_file(), "{}", stub.logs());
     let logs = stub.logs();

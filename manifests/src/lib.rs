@@ -193,6 +193,25 @@ pub struct Service {
     /// The service's Watt config as written (placeholders kept), for `globalThis.platformatic.config`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<serde_json::Value>,
+    /// What Watt's runtime answers a gateway asking for this service's `getApplicationMeta`
+    /// (its capability's `getMeta().gateway`), for a gateway run through its own package.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_meta: Option<GatewayMeta>,
+}
+
+/// A service's `getMeta().gateway` as Watt's capabilities give it (packages/*/lib/capability.js);
+/// the stub adds `tcp` and `url` (the mesh's `http://<id>.plt.local`) at run time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GatewayMeta {
+    /// The prefix the service wants to be proxied under (its base path, `""` for the root),
+    /// if it has one; else a gateway uses `/<id>`.
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// Built for absolute URLs: a gateway forwards paths with the prefix kept.
+    pub wants_absolute_urls: bool,
+    /// A request for the bare prefix is forwarded as `<prefix>/`.
+    pub needs_root_trailing_slash: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

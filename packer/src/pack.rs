@@ -652,6 +652,7 @@ fn manifest_service(
             .map_or(1, |s| s.workers),
         // globalThis.platformatic.config at run time.
         config: (!svc.config.is_null()).then(|| svc.config.clone()),
+        gateway_meta: Some(crate::frameworks::gateway_meta(svc)),
     })
 }
 

@@ -13,9 +13,11 @@
 
 const fs = require('node:fs')
 const path = require('node:path')
+const { EventEmitter } = require('node:events')
 const { pathToFileURL } = require('node:url')
 
 module.exports = async function startCapability (id, start) {
+  installITC(id, start.applications ?? {})
   const pkg = await import(pathToFileURL(entryOf(start.package)).href)
   if (typeof pkg.create !== 'function') {
     throw new Error(`service "${id}": ${start.package} exports no create(); it is not a Watt capability`)
@@ -69,6 +71,57 @@ module.exports = async function startCapability (id, start) {
 
   await capability.init?.()
   await capability.start({ listen: true })
+}
+
+// Watt's worker ITC, as far as a capability asks the runtime about the app
+// (packages/gateway/lib/proxy.js, application.js, capability.js; packages/basic/lib/capability.js):
+// 3.54 reads `globalThis[Symbol.for('plt.runtime.itc')]`, 3.67 `globalThis.platformatic.itc`
+// (@platformatic/globals getITC). A gateway asks `getApplicationMeta` for each target and
+// proxies by its answer (prefix kept for apps built for absolute URLs): the packer wrote each
+// service's meta into the manifest, the stub passes them here. Watt's runtime answers from the
+// runtime's own state; what the stub has no counterpart for is rejected, saying so.
+function installITC (self, applications) {
+  const itc = new EventEmitter()
+  const answers = {
+    getApplicationMeta: (id) => {
+      if (!(id in applications)) throw runtimeError(`Application not found: "${id}"`, 'PLT_RUNTIME_APPLICATION_NOT_FOUND')
+      return applications[id]
+    },
+    listApplications: () => Object.keys(applications),
+    // The stub starts a process once the services it depends on are ready, and the context
+    // lists no dependencies to wait for (see startCapability): no worker to report.
+    getWorkers: () => ({})
+  }
+  itc.send = async (name, message) => {
+    const answer = answers[name]
+    if (!answer) {
+      throw runtimeError(`service "${self}": the packed app's runtime (watt-stub) does not answer "${name}"`, 'PLT_ITC_HANDLER_NOT_FOUND')
+    }
+    return answer(message)
+  }
+  // Watt's runtime restarts or re-reads on these (`changed`, `request:restart`, `event`, …);
+  // the packed app's routes were fixed at build time, so they have no listener.
+  itc.notify = () => {}
+  itc.handle = () => {}
+  itc.listen = () => {}
+  itc.close = () => {}
+  globalThis[Symbol.for('plt.runtime.itc')] = itc
+  const g = (globalThis.platformatic ??= {})
+  g[Symbol.for('plt.globals.fields')] ??= new Set()
+  g.itc = itc
+  g[Symbol.for('plt.globals.fields')].add('itc')
+  // The gateway reads the runtime's base path from its worker's data when a target wants
+  // absolute URLs (`workerData.config.basePath`); this process is that worker. The packed app
+  // has no runtime base path.
+  const workerThreads = require('node:worker_threads')
+  if (workerThreads.isMainThread && workerThreads.workerData == null) {
+    workerThreads.workerData = { config: {}, dirname: process.cwd() }
+    require('node:module').syncBuiltinESMExports()
+  }
+}
+
+function runtimeError (message, code) {
+  return Object.assign(new Error(message), { code })
 }
 
 // The module `import(name)` would load: package.json `exports["."]` (import/node/default

@@ -39,6 +39,9 @@ pub struct Context<'a> {
     /// The public address (the entrypoint's `host`/`port` in `globalThis.platformatic`).
     pub public_host: &'a str,
     pub public_port: u16,
+    /// Every service of the app: a capability process answers its gateway's
+    /// `getApplicationMeta`/`listApplications` from them.
+    pub services: &'a [Service],
 }
 
 /// A process service started by the embedded launcher, which serves on the socket the stub
@@ -117,6 +120,9 @@ pub fn command(s: &Service, port: u16, worker: u32, ctx: &Context) -> Result<Spe
                 ("127.0.0.1", port)
             };
             launch["globals"] = globals(s, root, worker, host, port, is_entrypoint);
+            if let Start::Capability { .. } = start {
+                launch["start"]["applications"] = applications(ctx.services);
+            }
             env.insert("WATT_LAUNCH".into(), launch.to_string().into());
             (program, OsString::from("node"), args)
         }
@@ -166,6 +172,31 @@ pub fn launch_config(s: &Service, root: &Path, is_entrypoint: bool) -> Value {
         Start::Static { .. } | Start::Gateway { .. } => json!(null),
     };
     json!({ "id": s.id, "start": start })
+}
+
+/// id → the service's `getMeta()` as Watt's runtime hands it to a gateway asking
+/// `getApplicationMeta` (packages/runtime/lib/runtime.js): `{gateway: {…, tcp, url}}`, the URL
+/// the mesh serves it at; `{}` for a service whose capability has none.
+fn applications(services: &[Service]) -> Value {
+    let all = services.iter().map(|s| {
+        let meta = match &s.gateway_meta {
+            Some(m) => {
+                let mut g = json!({
+                    "wantsAbsoluteUrls": m.wants_absolute_urls,
+                    "needsRootTrailingSlash": m.needs_root_trailing_slash,
+                    "tcp": true,
+                    "url": format!("http://{}.plt.local", s.id),
+                });
+                if let Some(p) = &m.prefix {
+                    g["prefix"] = json!(p);
+                }
+                json!({ "gateway": g })
+            }
+            None => json!({}),
+        };
+        (s.id.clone(), meta)
+    });
+    Value::Object(all.collect())
 }
 
 /// What js/globals.cjs makes `globalThis.platformatic` of, with the values Watt's
@@ -238,6 +269,7 @@ mod tests {
             restart_on_error_ms: 100,
             workers: 1,
             config: Some(json!({ "application": { "basePath": "/{PREFIX}" } })),
+            gateway_meta: None,
         }
     }
 
@@ -264,6 +296,7 @@ mod tests {
             entrypoint: "api",
             public_host: "0.0.0.0",
             public_port: 8080,
+            services: &[],
         };
         command(&service(start), 4321, 1, &ctx).unwrap()
     }

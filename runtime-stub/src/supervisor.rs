@@ -874,6 +874,7 @@ impl Supervisor {
             entrypoint: &self.plan.manifest.entrypoint,
             public_host: &self.plan.host,
             public_port: self.svcs[self.plan.entrypoint].addr.port(),
+            services: &self.plan.manifest.services,
         };
         let spec = command::command(s, process_addr.port(), slot, &ctx)?;
         let mut cmd = Command::new(&spec.program);

@@ -14,7 +14,7 @@
 
 use anyhow::{bail, Result};
 use serde_json::Value;
-use watt_manifest::GatewayRoute;
+use watt_manifest::{GatewayMeta, GatewayRoute};
 
 use super::{capability, normalize_prefix, Framework, Package, StartPlan};
 use crate::config::{gateway_beyond_routing, Kind, ResolvedApp, ResolvedService};
@@ -177,6 +177,35 @@ fn own_prefix(s: &ResolvedService) -> Option<String> {
         // TanStack's production `getMeta` is Vite's without a dev server: no `config.base`.
         Kind::Node | Kind::Nitro | Kind::Nuxt | Kind::Tanstack => base,
         _ => None,
+    }
+}
+
+/// The service's `getMeta().gateway` (packages/<kind>/lib/capability.js, wattpm 3.67), which Watt's
+/// runtime hands a gateway run through its own package (`getApplicationMeta`): the same rules
+/// as the native routes above. The kinds whose capability registers
+/// `ensureTrailingSlash(cleanBasePath(…))` give their prefix with a trailing slash, as there.
+pub fn meta(s: &ResolvedService) -> GatewayMeta {
+    let prefix = own_prefix(s).map(|p| {
+        let p = normalize_prefix(&p);
+        match s.kind {
+            Kind::Node | Kind::Nitro | Kind::Nuxt | Kind::Tanstack if !p.is_empty() => {
+                format!("{p}/")
+            }
+            _ => p,
+        }
+    });
+    GatewayMeta {
+        prefix,
+        wants_absolute_urls: wants_absolute_urls(s),
+        needs_root_trailing_slash: matches!(
+            s.kind,
+            Kind::Node
+                | Kind::Astro
+                | Kind::Vite
+                | Kind::Remix
+                | Kind::ReactRouter
+                | Kind::Tanstack
+        ),
     }
 }
 
@@ -347,6 +376,42 @@ mod tests {
         ];
         for (name, config, others, want) in cases {
             assert_eq!(table(config, others), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn each_service_carries_the_meta_its_capability_gives_a_gateway() {
+        let meta = |s: &ResolvedService| {
+            let m = super::meta(s);
+            (m.prefix, m.wants_absolute_urls, m.needs_root_trailing_slash)
+        };
+        let mut node = svc("n", Kind::Node, Some("/abs"), Value::Null);
+        node.node.absolute_url = true;
+        for (s, want) in [
+            (
+                svc("next", Kind::Next, Some("/next/"), Value::Null),
+                (Some("/next".to_string()), true, false),
+            ),
+            (
+                svc("next", Kind::Next, None, Value::Null),
+                (Some(String::new()), true, false),
+            ),
+            (
+                svc("v", Kind::Vite, Some("/shop"), Value::Null),
+                (Some("/shop".to_string()), true, true),
+            ),
+            (node, (Some("/abs/".to_string()), true, true)),
+            (
+                svc("api", Kind::Node, None, Value::Null),
+                (None, false, true),
+            ),
+            (
+                svc("blog", Kind::Nuxt, None, Value::Null),
+                (None, false, false),
+            ),
+            (svc("db", Kind::Db, None, Value::Null), (None, false, false)),
+        ] {
+            assert_eq!(meta(&s), want, "{} ({:?})", s.id, s.kind);
         }
     }
 

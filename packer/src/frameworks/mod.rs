@@ -19,6 +19,7 @@ mod service;
 mod tanstack;
 mod vite;
 
+pub use gateway::meta as gateway_meta;
 pub use nitro::vite_config as nitro_vite_config;
 #[cfg(test)]
 pub use output::testing;
