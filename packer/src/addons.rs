@@ -22,7 +22,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use object::elf;
-use object::read::elf::{FileHeader, SectionTable, Sym as _};
+use object::read::elf::{Dyn as _, FileHeader, SectionTable, Sym as _};
 use object::Endianness;
 
 use crate::layers::{Kind, Layer};
@@ -52,6 +52,8 @@ struct Addon {
     napi: bool,
     /// (library file, version name) from the version needs.
     needs: Vec<(String, String)>,
+    /// `DT_NEEDED` libraries.
+    libraries: Vec<String>,
 }
 
 /// Why a file would not load, or `None` when it would.
@@ -67,6 +69,15 @@ fn mismatch(bytes: &[u8], target: &Target, defined: &mut Definitions) -> Option<
             machine_name(addon.machine, addon.is_64),
             want.map_or(target.arch.clone(), |(m, b)| machine_name(m, b))
         ));
+    }
+    let musl = |l: &str| l.starts_with("libc.musl") || l.starts_with("ld-musl");
+    let node_musl = target.libraries.iter().any(|(n, _)| musl(n));
+    let node_glibc = target.libraries.iter().any(|(n, _)| n == "libc.so.6");
+    if node_glibc && addon.libraries.iter().any(|l| musl(l)) {
+        return Some("it is linked against musl libc, the bundled node against glibc".into());
+    }
+    if node_musl && addon.libraries.iter().any(|l| l == "libc.so.6") {
+        return Some("it is linked against glibc, the bundled node against musl libc".into());
     }
     if !addon.napi {
         match addon.abi {
@@ -203,6 +214,18 @@ fn read_elf<Elf: FileHeader<Endian = Endianness>>(bytes: &[u8]) -> Result<Addon,
         }
     }
     addon.needs = verneeds(&sections, endian, bytes).map_err(bad)?;
+    if let Some((dyns, link)) = sections.dynamic(endian, bytes).map_err(bad)? {
+        let strings = sections.strings(endian, bytes, link).map_err(bad)?;
+        for d in dyns {
+            if d.tag32(endian) == Some(elf::DT_NEEDED as i32) {
+                if let Ok(name) = d.string(endian, strings) {
+                    addon
+                        .libraries
+                        .push(String::from_utf8_lossy(name).into_owned());
+                }
+            }
+        }
+    }
     Ok(addon)
 }
 
@@ -583,6 +606,51 @@ mod tests {
         assert!(why.contains("LIBV_2 from libv.so.1"), "{why}");
         t.libraries = vec![("libv.so.1".into(), d.join("new/libv.so.1"))];
         assert_eq!(mismatch(&addon, &t, &mut Definitions::default()), None);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn an_addon_for_musl_is_refused_when_node_is_on_glibc() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // A stand-in for musl's libc, by its soname: what the addon records as DT_NEEDED.
+        std::fs::write(d.join("m.c"), "void musl_fn(void) {}\n").unwrap();
+        cc(
+            d,
+            &[
+                "-shared",
+                "-fPIC",
+                "-nostdlib",
+                "-Wl,-soname,libc.musl-x86_64.so.1",
+                "-o",
+                "libc.musl-x86_64.so.1",
+                "m.c",
+            ],
+        );
+        std::fs::write(d.join("a.c"), "void musl_fn(void);\nvoid *napi_register_module_v1(void *e, void *x) { musl_fn(); return x; }\n").unwrap();
+        cc(
+            d,
+            &[
+                "-shared",
+                "-fPIC",
+                "-nostdlib",
+                "-o",
+                "a.node",
+                "a.c",
+                "./libc.musl-x86_64.so.1",
+            ],
+        );
+        let addon = std::fs::read(d.join("a.node")).unwrap();
+        assert!(read(&addon)
+            .unwrap()
+            .libraries
+            .iter()
+            .any(|l| l == "libc.musl-x86_64.so.1"));
+        let mut t = target();
+        // Not read: only the names say which libc node uses.
+        t.libraries = vec![("libc.so.6".into(), d.join("none"))];
+        let why = mismatch(&addon, &t, &mut Definitions::default()).unwrap();
+        assert!(why.contains("musl"), "{why}");
     }
 
     #[test]
