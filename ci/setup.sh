@@ -12,6 +12,8 @@ command -v zstd >/dev/null || need_apt+=(zstd)
 command -v npm >/dev/null || need_apt+=(npm)
 # libfaketime: tests/determinism.rs builds one copy of each example with the clock days ahead.
 command -v faketime >/dev/null || need_apt+=(faketime)
+# Tests compile small native addons (shared objects) with cc.
+command -v cc >/dev/null || need_apt+=(gcc)
 if ((${#need_apt[@]})); then
   echo "setup: apt-get install ${need_apt[*]}" >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null

@@ -6,6 +6,7 @@
 //! adds its production dependencies → [`pack`] lays it all out as ordered [`layers`] with its
 //! manifest → [`verify`] checks every import resolves inside it → a [`sink`] writes it.
 
+pub mod addons;
 pub mod build;
 pub mod closure;
 pub mod config;

@@ -24,6 +24,10 @@ pub struct NodeRuntime {
     /// The real binary (symlinks resolved).
     pub binary: PathBuf,
     pub version: String,
+    /// `process.arch` (`x64`, `arm64`): native addons must be built for it.
+    pub arch: String,
+    /// `process.versions.modules` (NODE_MODULE_VERSION): non-N-API addons must match it.
+    pub modules: u32,
     /// (file name in `runtime/lib`, host file) for each shared library, loader included.
     pub libraries: Vec<(String, PathBuf)>,
     /// File name of the dynamic loader among `libraries`, if node is dynamically linked.
@@ -75,13 +79,41 @@ pub fn inspect(node: &Path) -> Result<NodeRuntime> {
             binary.display()
         );
     }
+    let (arch, modules) = abi(&binary)?;
     let (libraries, loader) = shared_libraries(&binary)?;
     Ok(NodeRuntime {
         binary,
         version,
+        arch,
+        modules,
         libraries,
         loader,
     })
+}
+
+/// `process.arch` and `process.versions.modules`, which native addons must match.
+fn abi(binary: &Path) -> Result<(String, u32)> {
+    let out = Command::new(binary)
+        .args(["-p", "process.arch + ' ' + process.versions.modules"])
+        .env_remove("NODE_OPTIONS")
+        .output()
+        .with_context(|| format!("cannot run {}", binary.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    match text.trim().split_once(' ') {
+        Some((arch, modules)) if out.status.success() => match modules.parse() {
+            Ok(m) => Ok((arch.to_string(), m)),
+            Err(_) => bail!(
+                "{} reports NODE_MODULE_VERSION {modules:?}, not a number",
+                binary.display()
+            ),
+        },
+        _ => bail!(
+            "{} -p process.versions.modules failed ({}): {}",
+            binary.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+    }
 }
 
 /// (file name, host file) of each library, and the loader's file name.

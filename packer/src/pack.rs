@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use watt_manifest as m;
 
+use crate::addons;
 use crate::closure::{production_closure, ClosureRequest};
 use crate::config::{ResolvedApp, ResolvedService};
 use crate::env_files;
@@ -320,6 +321,15 @@ pub fn pack(input: PackInput<'_>) -> Result<PackedApp> {
     flat.check_links()?;
     check_static_assets(&flat, &manifest)?;
     verify::check(&flat, root, APP_DIR, &imports)?;
+    addons::check(
+        &layers,
+        &addons::Target {
+            arch: input.node.arch.clone(),
+            modules: input.node.modules,
+            version: input.node.version.clone(),
+            libraries: input.node.libraries.clone(),
+        },
+    )?;
     Ok(PackedApp {
         layers,
         manifest,
