@@ -17,7 +17,6 @@
 //! fails the build.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
@@ -353,15 +352,11 @@ pub fn check(layers: &[Layer], target: &Target) -> Result<()> {
     if errors.is_empty() {
         return Ok(());
     }
-    let mut msg = format!(
-        "{} native addon{} would fail to load when the artifact starts (ERR_DLOPEN_FAILED):",
-        errors.len(),
-        if errors.len() == 1 { "" } else { "s" }
-    );
-    for e in &errors {
-        let _ = write!(msg, "\n  {e}");
-    }
-    bail!(msg)
+    bail!(crate::verify::listed(
+        &errors,
+        "native addon",
+        "would fail to load when the artifact starts (ERR_DLOPEN_FAILED)"
+    ))
 }
 
 #[cfg(test)]

@@ -262,19 +262,22 @@ pub fn check(tree: &Tree, root: &Path, app_dir: &str, services: &[ServiceImports
     if errors.is_empty() {
         return Ok(());
     }
-    let mut msg = format!(
-        "{} import{} would fail when the artifact starts:",
-        errors.len(),
-        if errors.len() == 1 { "" } else { "s" }
-    );
-    for e in &errors {
-        let _ = write!(msg, "\n  {e}");
-    }
+    let mut msg = listed(&errors, "import", "would fail when the artifact starts");
     msg.push_str(
         "\nInstall the missing packages as dependencies of the service (or of the app root) and \
          build again; fix the paths of missing files",
     );
     bail!(msg)
+}
+
+/// `N <noun>(s) <what>:` and one indented line per error: how the build's checks report.
+pub(crate) fn listed(errors: &[String], noun: &str, what: &str) -> String {
+    let plural = if errors.len() == 1 { "" } else { "s" };
+    let mut msg = format!("{} {noun}{plural} {what}:", errors.len());
+    for e in errors {
+        let _ = write!(msg, "\n  {e}");
+    }
+    msg
 }
 
 struct Resolver<'a> {
