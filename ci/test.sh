@@ -5,6 +5,13 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . ci/setup.sh
+# The suite needs about 10 GB (target/, every example's node_modules, builds under /tmp). Say so
+# up front: an ENOSPC deep inside npm or cargo reads as anything but a full disk.
+free_gb=$(df -Pk . /tmp | awk 'NR > 1 { g = int($4 / 1048576); if (min == "" || g < min) min = g } END { print min }')
+echo "== free disk: ${free_gb} GB (here and in /tmp)"
+if (( free_gb < 10 )); then
+  echo "!! less than 10 GB free: the suite may fail with ENOSPC; free some space first" >&2
+fi
 # podman, docker, skopeo, umoci, oci-image-tool, docker-registry for tests/image_*.rs
 bash ci/containers.sh
 # cyclonedx-python-lib, spdx-tools (PyPI) and cyclonedx-npm for tests/sbom.rs
@@ -28,9 +35,27 @@ export WATT_BIN="$PWD/target/$TARGET/release/watt"
 export WATT_STUB="$PWD/target/$TARGET/release/watt-stub"
 
 echo "== install examples and test fixtures"
+# One retry per app: a registry hiccup on a cold cache must not cost the whole run. A failure
+# that stays names the app and shows the error lines of npm's own log, which `--loglevel=error`
+# alone reduces to "see the log".
+npm_ci() {
+  local dir=$1 attempt log
+  for attempt in 1 2 3; do
+    if (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error); then
+      return 0
+    fi
+    log=$(ls -t "$(npm config get cache)/_logs/"*-debug-*.log 2>/dev/null | head -1)
+    echo "!! npm ci in $dir failed (attempt $attempt of 3); from $log:" >&2
+    [[ -n $log ]] && grep -E ' (error|warn|http fetch .* (4|5)[0-9][0-9]) ' "$log" | tail -40 >&2
+    sleep $((attempt * 10))
+  done
+  echo "!! npm ci in $dir failed three times; giving up" >&2
+  return 1
+}
 for ex in examples/*/ tests/fixtures/*/; do
   if [[ -f "$ex/package-lock.json" ]]; then
-    (cd "$ex" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "-- $ex"
+    npm_ci "$ex"
   fi
 done
 
