@@ -448,6 +448,46 @@ fn nuxt_builds_reproducibly() {
     assert!(meta.is_file(), "{} missing", meta.display());
 }
 
+/// A plain Nitro app (nitropack 2), built by the steps of Nitro's CLI `build` with watt's
+/// rollup plugin: its handler names (a hash of each handler's absolute path) and its
+/// public-asset manifest (in the order parallel reads finished) no longer depend on the folder
+/// or the run, so two copies give the same bytes.
+#[test]
+fn nitro_builds_reproducibly() {
+    let work = tempfile::tempdir().unwrap();
+    let out = "app/web/site/.output";
+    let dirs = two_copies(
+        &installed_fixture("nitro"),
+        work.path(),
+        &["web/site/.output", "web/site/.nitro"],
+    );
+    let root = builds_reproducibly(
+        work.path(),
+        &dirs,
+        "oci",
+        &[
+            &format!("{out}/server/index.mjs"),
+            &format!("{out}/public/notes-8.txt"),
+        ],
+    );
+    // The rewritten handler list is there (a lazy handler per route), and the manifest is in
+    // order: what the comparison above rests on.
+    let nitro =
+        std::fs::read_to_string(root.join(out).join("server/chunks/nitro/nitro.mjs")).unwrap();
+    assert!(
+        nitro.contains("const _lazy_") && nitro.contains("import('../routes/api/hello.mjs')"),
+        "no lazy handlers in nitro.mjs"
+    );
+    let listed: Vec<usize> = (1..=8)
+        .map(|i| {
+            nitro
+                .find(&format!("\"/notes-{i}.txt\": {{"))
+                .unwrap_or_else(|| panic!("/notes-{i}.txt not in the asset manifest"))
+        })
+        .collect();
+    assert!(listed.windows(2).all(|w| w[0] < w[1]), "{listed:?}");
+}
+
 /// Remix (Vite) with an API, installed by npm.
 #[test]
 fn remix_builds_reproducibly() {

@@ -1,7 +1,8 @@
-//! The rewriting functions of the script watt runs for `nuxt build`
-//! (packer/src/frameworks/nuxt_build.mjs), run by node on their own (everything above the
-//! script's "the build" line), each on what Nuxt, Vite or Nitro hands it, built in two folders.
-//! tests/determinism.rs checks the whole build; these pin each rewrite.
+//! The rewriting functions of the scripts watt runs for `nuxt build` and `nitro build`
+//! (packer/src/frameworks/nitro_folder_free.mjs, the Nitro plugin both share, then
+//! nuxt_build.mjs up to its "the build" line), run by node on their own, each on what Nuxt, Vite
+//! or Nitro hands it, built in two folders. tests/determinism.rs checks the whole builds; these
+//! pin each rewrite.
 
 use std::process::Command;
 
@@ -9,8 +10,10 @@ use watt_e2e::*;
 
 /// Runs `test` (JS, with `assert` and `tmp`, a fresh folder) after the driver's functions.
 fn run(test: &str) {
-    let driver =
-        std::fs::read_to_string(repo().join("packer/src/frameworks/nuxt_build.mjs")).unwrap();
+    let frameworks = repo().join("packer/src/frameworks");
+    // As nuxt.rs runs it: the shared Nitro plugin, then the Nuxt script.
+    let driver = std::fs::read_to_string(frameworks.join("nitro_folder_free.mjs")).unwrap()
+        + &std::fs::read_to_string(frameworks.join("nuxt_build.mjs")).unwrap();
     let (functions, _) = driver
         .split_once("// ---- the build")
         .expect("nuxt_build.mjs has its `// ---- the build` line");
@@ -91,6 +94,30 @@ assert.ok(a.includes(`handler: ${eager}, lazy: false`), a)
 const plugin = folderFreeNitro('/first/app/web/shop')
 assert.equal(plugin.transform('const x = 1', '/first/app/web/shop/server/api/hello.ts'), undefined)
 assert.equal(plugin.transform(handlers('/first/app/web/shop'), '\0virtual:#nitro-internal-virtual/server-handlers').code, a)
+"#);
+}
+
+/// Nitro 3 (`nitro`) writes its handler list in another module, with other quotes, a lazy
+/// wrapper and route meta imports named after their handler.
+#[test]
+fn nitro_3_handler_names_hash_the_path_from_the_root_meta_imports_included() {
+    run(r#"
+const routing = (root) => `import _a1B2c3 from "${root}/server/middleware/log.ts";
+import _a1B2c3Meta from "${root}/server/middleware/log.ts?meta";
+const _lazy_Zz9_x0 = defineLazyEventHandler(() => import("${root}/server/routes/index.ts"));
+export const globalMiddleware = [toEventHandler(_a1B2c3)];
+export const routes = { '/': { handler: _lazy_Zz9_x0, meta: _a1B2c3Meta } };`
+const rootA = '/first/app/web/site', rootB = '/second/x/web/site'
+const a = relativeHandlerNames(routing(rootA), rootA)
+const b = relativeHandlerNames(routing(rootB).replace(/_a1B2c3/g, '_Q9q9Q9').replace(/_lazy_Zz9_x0/g, '_lazy_Yy8_w1'), rootB)
+assert.equal(a.replaceAll(rootA, ''), b.replaceAll(rootB, ''))
+assert.ok(!a.includes('a1B2c3') && !a.includes('Zz9_x0'), a)
+const eager = a.match(/import (_\w{6}) from/)[1]
+assert.ok(a.includes(`import ${eager}Meta from`) && a.includes(`meta: ${eager}Meta`), a)
+assert.ok(a.includes(`toEventHandler(${eager})`), a)
+const plugin = folderFreeNitro(rootA)
+assert.equal(plugin.transform(routing(rootA), '\0#nitro-internal-virtual/routing').code, a)
+assert.equal(plugin.transform(routing(rootA), '\0#nitro-internal-virtual/routing-meta'), undefined)
 "#);
 }
 

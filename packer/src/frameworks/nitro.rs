@@ -3,7 +3,9 @@
 //! `<nitro.outputDirectory | application.outputDirectory | .output>/<nitro.entrypoint |
 //! server/index.mjs>`, and serves with the server that file listens with; it builds with
 //! `application.commands.build`, else the Nitro CLI's `build`, with `NITRO_APP_BASE_URL` set to
-//! the base path.
+//! the base path. watt runs that command's steps itself (`nitro_build.mjs`) to add one rollup
+//! plugin (`nitro_folder_free.mjs`): Nitro names handlers by a hash of their absolute paths,
+//! so without it the same app built in two folders differed.
 //!
 //! An app with a Vite config is Watt's `NitroViteCapability` (same file): Nitro as a Vite
 //! plugin, built as Watt's Vite capability builds (`vite build`, `build.outDir` =
@@ -28,6 +30,13 @@ use super::{
 use crate::config::{Kind, ResolvedApp, ResolvedService};
 
 pub struct Nitro;
+
+/// The `nitro build` watt runs (`node --input-type=module -e`): the CLI's build steps with a
+/// rollup plugin that keeps the build folder out of the output; see the files.
+const BUILD_DRIVER: &str = concat!(
+    include_str!("nitro_folder_free.mjs"),
+    include_str!("nitro_build.mjs")
+);
 
 /// The packages Watt looks for, in its order (`resolveNitroPackage`).
 const PACKAGES: &[&str] = &["nitro", "nitropack"];
@@ -80,12 +89,15 @@ impl Framework for Nitro {
                 svc.path.display()
             );
         };
+        let mut env = env;
+        env.push(("WATT_NITRO_DIR".into(), dir.display().to_string()));
         Ok(Some(BuildCommand {
             display: "nitro build".into(),
             argv: vec![
                 "node".into(),
-                dir.join("dist/cli/index.mjs").display().to_string(),
-                "build".into(),
+                "--input-type=module".into(),
+                "-e".into(),
+                BUILD_DRIVER.into(),
             ],
             env,
         }))
@@ -407,14 +419,19 @@ mod tests {
         svc.package_json = json!({ "devDependencies": { "nitropack": "2.13.6" } });
         svc.application.base_path = Some("/shop".into());
         let cmd = Nitro.build_command(&svc).unwrap().unwrap();
-        assert!(
-            cmd.argv[1].ends_with("node_modules/nitropack/dist/cli/index.mjs"),
-            "{:?}",
-            cmd.argv
-        );
+        assert_eq!(cmd.display, "nitro build");
+        assert_eq!(cmd.argv[..3], ["node", "--input-type=module", "-e"]);
+        assert!(cmd.argv[3].contains("folderFreeNitro(rootDir)"));
+        let nitropack = dir.path().join("node_modules/nitropack");
         assert_eq!(
             cmd.env,
-            [("NITRO_APP_BASE_URL".to_string(), "/shop".to_string())]
+            [
+                ("NITRO_APP_BASE_URL".to_string(), "/shop".to_string()),
+                (
+                    "WATT_NITRO_DIR".to_string(),
+                    nitropack.display().to_string()
+                )
+            ]
         );
     }
 }

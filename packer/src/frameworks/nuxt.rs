@@ -27,7 +27,10 @@ use crate::config::{Kind, ResolvedApp, ResolvedService};
 pub struct Nuxt;
 
 /// The `nuxt build` watt runs (`node --input-type=module -e`); see the file.
-const BUILD_DRIVER: &str = include_str!("nuxt_build.mjs");
+const BUILD_DRIVER: &str = concat!(
+    include_str!("nitro_folder_free.mjs"),
+    include_str!("nuxt_build.mjs")
+);
 
 /// What Nuxt writes besides its output folder: its build folder and Nitro's dev storage.
 const NUXT_FOLDERS: &[&str] = &[".nuxt", ".data"];

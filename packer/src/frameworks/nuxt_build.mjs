@@ -17,19 +17,15 @@
 // - the keys Nuxt gives `useFetch`/`useAsyncData`/`useState` calls are a hash of the file's
 //   absolute path (nuxt's keyed-functions plugin): they become a hash of the path relative to
 //   the root, same length, so code does not move and source maps stay right;
-// - the names of Nitro's handler imports are a hash of each handler's absolute path
-//   (nitropack's `getImportId`): they become a hash of the relative path;
+// - Nitro's handler names and public-asset manifest, as for Nitro (nitro_folder_free.mjs,
+//   which runs first, and whose `digest` this uses);
 // - Vite names the server chunks by a hash of code that imports packages by absolute path:
 //   they are hashed with those paths relative (see `folderFreeChunkNames`);
-// - Nitro's public-asset manifest lists the files sorted, not in the order reads finished;
 // - the build folder is one place, whatever an earlier build left (see the end).
 import { createRequire } from 'node:module'
-import { createHash } from 'node:crypto'
 import { readFile, readdir, writeFile } from 'node:fs/promises'
 import { join, relative } from 'node:path'
 import { pathToFileURL } from 'node:url'
-
-const digest = (text, encoding) => createHash('sha256').update(text).digest(encoding)
 
 // What nuxt appends to a keyed call: `, '$<10 characters>' /* nuxt-injected */`.
 const INJECTED_KEY = /'\$[\w-]{10}' \/\* nuxt-injected \*\//g
@@ -93,49 +89,6 @@ function folderFreeChunkNames (root) {
       }
     }
   }
-}
-
-// Nitro's handler imports are named by a hash of each handler's absolute path, and its
-// public-asset manifest lists files in the order 25 parallel reads finished.
-function folderFreeNitro (root) {
-  return {
-    name: 'watt:folder-free-nitro',
-    transform (code, id) {
-      if (id.includes('#nitro-internal-virtual/server-handlers')) {
-        return { code: relativeHandlerNames(code, root), map: null }
-      }
-      if (id.includes('#nitro-internal-virtual/public-assets-data')) {
-        return { code: sortedAssets(code), map: null }
-      }
-    }
-  }
-}
-
-function relativeHandlerNames (code, root) {
-  const names = new Map()
-  const patterns = [
-    /import (_\w{6}) from '([^']+)'/g,
-    /const (_lazy_\w{6}) = \(\) => import\('([^']+)'\)/g,
-    /import (_\w{6})Meta from "([^"]+)\?meta"/g
-  ]
-  for (const re of patterns) {
-    for (const [, name, path] of code.matchAll(re)) {
-      const prefix = name.startsWith('_lazy_') ? '_lazy_' : '_'
-      names.set(name, prefix + digest(relative(root, path), 'hex').slice(0, 6))
-    }
-  }
-  if (names.size === 0) return code
-  const any = new RegExp(`\\b(${[...names.keys()].join('|')})\\b`, 'g')
-  return code.replace(any, (name) => names.get(name))
-}
-
-// `export default <JSON>;` as nitropack writes it, with the keys sorted.
-function sortedAssets (code) {
-  const json = code.match(/^export default ([\s\S]*);$/)?.[1]
-  if (!json) return code
-  const assets = JSON.parse(json)
-  const sorted = Object.fromEntries(Object.keys(assets).sort().map((k) => [k, assets[k]]))
-  return `export default ${JSON.stringify(sorted, null, 2)};`
 }
 
 async function pinTimestamps (dir, timestamp) {
