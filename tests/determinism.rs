@@ -488,6 +488,44 @@ fn nitro_builds_reproducibly() {
     assert!(listed.windows(2).all(|w| w[0] < w[1]), "{listed:?}");
 }
 
+/// TanStack Start and Nitro with a Vite config, built by Vite's `createBuilder().buildApp()` with
+/// watt's plugins: Nitro's handler names no longer hash the build folder, and TanStack Start's
+/// server manifest names its route files from the root (it named them by absolute path, so the
+/// build folder shipped).
+#[test]
+fn tanstack_and_nitro_vite_build_reproducibly() {
+    let work = tempfile::tempdir().unwrap();
+    let dirs = two_copies(
+        &installed_fixture("tanstack"),
+        work.path(),
+        &["web/board/dist", "web/notes/.output"],
+    );
+    let root = builds_reproducibly(
+        work.path(),
+        &dirs,
+        "oci",
+        &[
+            "app/web/board/dist/server/index.mjs",
+            "app/web/notes/.output/server/index.mjs",
+        ],
+    );
+    let chunks = root.join("app/web/board/dist/server/chunks/build");
+    let manifest = std::fs::read_dir(&chunks)
+        .unwrap()
+        .flatten()
+        .find(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("_tanstack-start-manifest")
+        })
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .expect("no TanStack Start manifest chunk");
+    assert!(
+        manifest.contains("filePath: \"src/routes/__root.tsx\""),
+        "{manifest}"
+    );
+}
+
 /// Remix (Vite) with an API, installed by npm.
 #[test]
 fn remix_builds_reproducibly() {

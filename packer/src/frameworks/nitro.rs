@@ -23,9 +23,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
+use super::output::base_flag;
 use super::{
-    configured_build, find_package, vite, BuildCommand, Framework, Package, StartPlan,
-    StaticAssetsPlan,
+    configured_build, find_package, BuildCommand, Framework, Package, StartPlan, StaticAssetsPlan,
 };
 use crate::config::{Kind, ResolvedApp, ResolvedService};
 
@@ -36,6 +36,12 @@ pub struct Nitro;
 const BUILD_DRIVER: &str = concat!(
     include_str!("nitro_folder_free.mjs"),
     include_str!("nitro_build.mjs")
+);
+
+/// The `vite build` watt runs for an app with Nitro's Vite plugin; see [`vite_build`].
+const VITE_BUILD_DRIVER: &str = concat!(
+    include_str!("nitro_folder_free.mjs"),
+    include_str!("nitro_vite_build.mjs")
 );
 
 /// The packages Watt looks for, in its order (`resolveNitroPackage`).
@@ -68,7 +74,7 @@ impl Framework for Nitro {
                 return Ok(Some(cmd));
             }
             let out = text(svc, "/application/outputDirectory").unwrap_or_else(|| ".output".into());
-            return vite::build(svc, &out).map(Some);
+            return vite_build(svc, &out).map(Some);
         }
         let base = svc
             .application
@@ -121,6 +127,47 @@ impl Framework for Nitro {
             None,
         )
     }
+}
+
+/// `application.commands.build`, else the `vite build` of an app built with Nitro's Vite plugin
+/// (TanStack Start, Nitro with a Vite config): Watt's `ViteCapability.build()`, which is what
+/// Vite's CLI runs too (`createBuilder(…).buildApp()`, `base` = the base path with a trailing
+/// slash, `build.outDir` = `out_dir`), run by `nitro_vite_build.mjs` to add the plugins that
+/// keep the build folder out of the server build.
+pub(super) fn vite_build(svc: &ResolvedService, out_dir: &str) -> Result<BuildCommand> {
+    if let Some(cmd) = configured_build(svc) {
+        return Ok(cmd);
+    }
+    let Some(dir) = find_package(&svc.path, "vite") else {
+        bail!(
+            "service \"{}\" is a {} application but `vite` does not resolve from {}; install \
+             the app's dependencies (`npm install`), or set application.commands.build",
+            svc.id,
+            svc.kind,
+            svc.path.display()
+        );
+    };
+    let base = base_flag(svc);
+    let mut display = "vite build".to_string();
+    let mut env = vec![
+        ("WATT_VITE_DIR".to_string(), dir.display().to_string()),
+        ("WATT_VITE_OUT_DIR".to_string(), out_dir.to_string()),
+    ];
+    if let Some(base) = base {
+        display.push_str(&format!(" --base {base}"));
+        env.push(("WATT_VITE_BASE".into(), base));
+    }
+    display.push_str(&format!(" --outDir {out_dir}"));
+    Ok(BuildCommand {
+        display,
+        argv: vec![
+            "node".into(),
+            "--input-type=module".into(),
+            "-e".into(),
+            VITE_BUILD_DRIVER.into(),
+        ],
+        env,
+    })
 }
 
 /// The Vite config Watt's `hasViteConfigFile` finds (`vite.configFile`, else the first of
@@ -353,14 +400,19 @@ mod tests {
     fn with_a_vite_config_it_builds_with_vite_and_runs_the_same_server_build() {
         let dir = tempfile::tempdir().unwrap();
         let mut svc = service(dir.path(), Kind::Nitro);
-        touch(dir.path(), "node_modules/.bin/vite");
+        touch(dir.path(), "node_modules/vite/package.json");
         touch(dir.path(), "vite.config.ts");
         svc.application.base_path = Some("/notes".into());
         // NitroViteCapability.build: Vite's build into application.outputDirectory, `.output`
-        // for this kind when unset.
+        // for this kind when unset, without NITRO_APP_BASE_URL.
         let cmd = Nitro.build_command(&svc).unwrap().unwrap();
         assert_eq!(cmd.display, "vite build --base /notes/ --outDir .output");
-        assert!(cmd.env.is_empty(), "{:?}", cmd.env);
+        assert!(cmd.argv[3].contains("folderFreeNitro(root)"));
+        let names: Vec<&str> = cmd.env.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            names,
+            ["WATT_VITE_DIR", "WATT_VITE_OUT_DIR", "WATT_VITE_BASE"]
+        );
         svc.config = json!({ "application": { "outputDirectory": "out" } });
         let cmd = Nitro.build_command(&svc).unwrap().unwrap();
         assert_eq!(cmd.display, "vite build --base /notes/ --outDir out");

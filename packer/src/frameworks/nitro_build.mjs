@@ -5,18 +5,10 @@
 // here instead of through the CLI only to hook `folderFreeNitro` into Nitro's rollup config,
 // beside whatever hooks the app's own config adds. The user's config loads as always.
 import nodeCrypto from 'node:crypto'
-import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
-import { pathToFileURL } from 'node:url'
 
-const dir = process.env.WATT_NITRO_DIR
-const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8'))
 // nitropack 2 exports its builder as `./core` (and `.`), nitro 3 as `.`.
-const entry = (e) => (typeof e === 'string' ? e : e?.import ?? e?.default)
-const core = entry(pkg.exports?.['./core']) ?? entry(pkg.exports?.['.'])
-if (!core) throw new Error(`${pkg.name} ${pkg.version} in ${dir} exports no builder`)
 const { createNitro, prepare, copyPublicAssets, prerender, build } =
-  await import(pathToFileURL(join(dir, core)).href)
+  await importPackage(process.env.WATT_NITRO_DIR, './core', '.')
 
 // As the CLI does (nitropack 2 assigns webcrypto, nitro 3 the module; both have getRandomValues).
 if (!globalThis.crypto) globalThis.crypto = nodeCrypto.webcrypto

@@ -1,18 +1,33 @@
-// The rollup plugin that makes a Nitro server build the same in any folder, shared by the
-// scripts watt runs for `nitro build` (nitro_build.mjs) and `nuxt build` (nuxt_build.mjs):
-// each is this file followed by its own, run as one module (so `digest` is theirs too, and
-// names here are not declared there).
+// What watt's drivers for Nitro-built apps share: `nitro build` (nitro_build.mjs), `nuxt build`
+// (nuxt_build.mjs) and the `vite build` of apps with Nitro's Vite plugin (nitro_vite_build.mjs).
+// Each driver is this file followed by its own, run as one module: names declared here are
+// theirs too (`digest`, `importPackage`, `folderFreeNitro`), and this file imports only
+// namespaces named `watt*`, so a driver may import what it likes.
 //
+// The rollup plugin `folderFreeNitro` makes a Nitro server build the same in any folder:
 // - Nitro names each handler's import by a hash of the handler's absolute path (nitropack 2
 //   `getImportId`, nitro 3 `handlerWithImportHash`): the names become a hash of the path
 //   relative to the root, in the handler list nitropack 2 generates
 //   (`#nitro-internal-virtual/server-handlers`) and in nitro 3's (`…/routing`);
 // - the public-asset manifest lists the files in the order parallel reads (nitropack 2) or a
 //   glob (nitro 3) returned them: it is sorted.
-import { createHash } from 'node:crypto'
-import { relative as relativePath } from 'node:path'
+import * as wattCrypto from 'node:crypto'
+import * as wattFs from 'node:fs/promises'
+import * as wattPath from 'node:path'
+import * as wattUrl from 'node:url'
 
-const digest = (text, encoding) => createHash('sha256').update(text).digest(encoding)
+const digest = (text, encoding) => wattCrypto.createHash('sha256').update(text).digest(encoding)
+
+// The ES module a package installed in `dir` exports as the first of `subpaths` it has.
+async function importPackage (dir, ...subpaths) {
+  const pkg = JSON.parse(await wattFs.readFile(wattPath.join(dir, 'package.json'), 'utf8'))
+  const entry = (e) => (typeof e === 'string' || !e ? e : entry(e.import ?? e.default))
+  for (const sub of subpaths) {
+    const file = entry(pkg.exports?.[sub])
+    if (file) return import(wattUrl.pathToFileURL(wattPath.join(dir, file)).href)
+  }
+  throw new Error(`${pkg.name} ${pkg.version} in ${dir} exports none of ${subpaths.join(', ')}`)
+}
 
 function folderFreeNitro (root) {
   return {
@@ -40,7 +55,7 @@ function relativeHandlerNames (code, root) {
   for (const re of HANDLER_IMPORTS) {
     for (const [, name, , path] of code.matchAll(re)) {
       const prefix = name.startsWith('_lazy_') ? '_lazy_' : '_'
-      names.set(name, prefix + digest(relativePath(root, path), 'hex').slice(0, 6))
+      names.set(name, prefix + digest(wattPath.relative(root, path), 'hex').slice(0, 6))
     }
   }
   if (names.size === 0) return code

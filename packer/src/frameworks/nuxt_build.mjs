@@ -136,7 +136,7 @@ const reproducible = (buildId, timestamp) => (_options, nuxt) => {
   }
 }
 
-// ---- the build (tests/nuxt_build_driver.rs runs what is above this line on its own)
+// ---- the build (tests/build_drivers.rs runs what is above this line on its own)
 const require = createRequire(join(process.env.WATT_NUXT_DIR, 'package.json'))
 const { runCommand } = await import(pathToFileURL(require.resolve('@nuxt/cli')).href)
 const watt = reproducible(process.env.WATT_NUXT_BUILD_ID, Number(process.env.WATT_NUXT_TIMESTAMP))

@@ -14,9 +14,9 @@
 
 use anyhow::{bail, Result};
 
-use super::nitro::server_build;
+use super::nitro::{self, server_build};
 use super::output::base_path;
-use super::{vite, BuildCommand, Framework, Package};
+use super::{BuildCommand, Framework, Package};
 use crate::config::{Kind, ResolvedApp, ResolvedService};
 
 pub struct Tanstack;
@@ -34,7 +34,7 @@ impl Framework for Tanstack {
     }
 
     fn build_command(&self, svc: &ResolvedService) -> Result<Option<BuildCommand>> {
-        vite::build(svc, &svc.application.output_directory).map(Some)
+        nitro::vite_build(svc, &svc.application.output_directory).map(Some)
     }
 
     fn package(&self, svc: &ResolvedService, app: &ResolvedApp) -> Result<Package> {
@@ -158,17 +158,23 @@ mod tests {
     #[test]
     fn it_builds_as_watts_vite_capability_does() {
         let dir = tempfile::tempdir().unwrap();
-        touch(dir.path(), "node_modules/.bin/vite");
         let mut svc = service(dir.path(), Kind::Tanstack);
+        let err = Tanstack.build_command(&svc).unwrap_err().to_string();
+        assert!(err.contains("`vite` does not resolve"), "{err}");
+        touch(dir.path(), "node_modules/vite/package.json");
         svc.application.base_path = Some("/app".into());
         let cmd = Tanstack.build_command(&svc).unwrap().unwrap();
         assert_eq!(cmd.display, "vite build --base /app/ --outDir dist");
+        assert_eq!(cmd.argv[..3], ["node", "--input-type=module", "-e"]);
+        assert!(cmd.argv[3].contains("relativeRouteFiles(root)"));
+        let vite = dir.path().join("node_modules/vite").display().to_string();
         assert_eq!(
-            cmd.argv[0],
-            dir.path()
-                .join("node_modules/.bin/vite")
-                .display()
-                .to_string()
+            cmd.env,
+            [
+                ("WATT_VITE_DIR".to_string(), vite),
+                ("WATT_VITE_OUT_DIR".to_string(), "dist".to_string()),
+                ("WATT_VITE_BASE".to_string(), "/app/".to_string())
+            ]
         );
         svc.application.commands.build = Some("npm run build".into());
         let cmd = Tanstack.build_command(&svc).unwrap().unwrap();

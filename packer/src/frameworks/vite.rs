@@ -55,9 +55,9 @@ impl Framework for Vite {
 /// `application.commands.build`, else Watt's `ViteCapability.build()` (packages/vite/lib/
 /// capability.js) as a `vite build`: `base` = the base path with a trailing slash, `build.outDir`
 /// = `out_dir`, `mode` production. Vite's CLI builds through `createBuilder(…).buildApp()` as
-/// Watt does, so the frameworks that build several environments (TanStack Start, Nitro's Vite
-/// plugin: they set `builder`) get their whole app build from it, no `--app` needed.
-pub(super) fn build(svc: &ResolvedService, out_dir: &str) -> Result<BuildCommand> {
+/// Watt does. Apps with Nitro's Vite plugin build through `nitro::vite_build`, the same call
+/// with plugins that keep the build folder out of their server build.
+fn build(svc: &ResolvedService, out_dir: &str) -> Result<BuildCommand> {
     let mut args = vec!["build".to_string()];
     if let Some(base) = base_flag(svc) {
         args.extend(["--base".into(), base]);

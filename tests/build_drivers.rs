@@ -1,22 +1,22 @@
-//! The rewriting functions of the scripts watt runs for `nuxt build` and `nitro build`
-//! (packer/src/frameworks/nitro_folder_free.mjs, the Nitro plugin both share, then
-//! nuxt_build.mjs up to its "the build" line), run by node on their own, each on what Nuxt, Vite
-//! or Nitro hands it, built in two folders. tests/determinism.rs checks the whole builds; these
-//! pin each rewrite.
+//! The rewriting functions of the scripts watt runs to build Nitro-based apps
+//! (packer/src/frameworks/: `nitro_folder_free.mjs`, the Nitro plugin they share, then
+//! `nuxt_build.mjs` or `nitro_vite_build.mjs` up to its "the build" line), run by node on their
+//! own, each on what Nuxt, Vite, Nitro or TanStack Start hands it, built in two folders.
+//! tests/determinism.rs and real_apps.rs check the whole builds; these pin each rewrite.
 
 use std::process::Command;
 
 use watt_e2e::*;
 
-/// Runs `test` (JS, with `assert` and `tmp`, a fresh folder) after the driver's functions.
-fn run(test: &str) {
+/// Runs `test` (JS, with `assert` and `tmp`, a fresh folder) after the functions of `driver`,
+/// put after the shared Nitro plugin as nuxt.rs and nitro.rs run them.
+fn run_after(driver: &str, test: &str) {
     let frameworks = repo().join("packer/src/frameworks");
-    // As nuxt.rs runs it: the shared Nitro plugin, then the Nuxt script.
-    let driver = std::fs::read_to_string(frameworks.join("nitro_folder_free.mjs")).unwrap()
-        + &std::fs::read_to_string(frameworks.join("nuxt_build.mjs")).unwrap();
-    let (functions, _) = driver
+    let script = std::fs::read_to_string(frameworks.join("nitro_folder_free.mjs")).unwrap()
+        + &std::fs::read_to_string(frameworks.join(driver)).unwrap();
+    let (functions, _) = script
         .split_once("// ---- the build")
-        .expect("nuxt_build.mjs has its `// ---- the build` line");
+        .unwrap_or_else(|| panic!("{driver} has its `// ---- the build` line"));
     let tmp = tempfile::tempdir().unwrap();
     let script = format!(
         "{functions}\nimport assert from 'node:assert/strict'\nconst tmp = {:?}\n{test}\n",
@@ -27,6 +27,32 @@ fn run(test: &str) {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));
+}
+
+/// [`run_after`] the Nuxt driver.
+fn run(test: &str) {
+    run_after("nuxt_build.mjs", test)
+}
+
+/// TanStack Start's server manifest names route files by absolute path; the build ships them
+/// relative to the root, and leaves other modules and paths outside the root alone.
+#[test]
+fn tanstack_route_files_are_named_from_the_root() {
+    run_after(
+        "nitro_vite_build.mjs",
+        r#"
+const manifest = (root) => `export const tsrStartManifest = () => ({routes:{__root__:{filePath:"${root}/src/routes/__root.tsx",children:["/"]},"/":{filePath: "${root}/src/routes/index.tsx",preloads:["/app/assets/routes-CC7jujo9.js"]},"/x":{filePath:"/elsewhere/x.tsx"}}})`
+const rootA = tmp + '/first/app/web/board', rootB = tmp + '/second/x/web/board'
+const id = '\0tanstack-start-manifest:v'
+const a = relativeRouteFiles(rootA).transform(manifest(rootA), id).code
+assert.equal(a, relativeRouteFiles(rootB).transform(manifest(rootB), id).code)
+assert.ok(!a.includes(tmp), a)
+assert.ok(a.includes('filePath:"src/routes/__root.tsx"') && a.includes('filePath: "src/routes/index.tsx"'), a)
+assert.ok(a.includes('filePath:"/elsewhere/x.tsx"'), a)
+assert.equal(relativeRouteFiles(rootA).transform(manifest(rootA), rootA + '/src/router.tsx'), undefined)
+assert.equal(relativeRouteFiles(rootA).transform('export const x = 1', id), undefined)
+"#,
+    );
 }
 
 #[test]
