@@ -175,7 +175,8 @@ fn own_prefix(s: &ResolvedService) -> Option<String> {
             Some(base.unwrap_or_default())
         }
         // TanStack's production `getMeta` is Vite's without a dev server: no `config.base`.
-        Kind::Node | Kind::Nitro | Kind::Nuxt | Kind::Tanstack => base,
+        // Nest's is its `#basePath` (packages/nest/lib/capability.js).
+        Kind::Node | Kind::Nitro | Kind::Nuxt | Kind::Tanstack | Kind::Nest => base,
         _ => None,
     }
 }
@@ -188,7 +189,9 @@ pub fn meta(s: &ResolvedService) -> GatewayMeta {
     let prefix = own_prefix(s).map(|p| {
         let p = normalize_prefix(&p);
         match s.kind {
-            Kind::Node | Kind::Nitro | Kind::Nuxt | Kind::Tanstack if !p.is_empty() => {
+            Kind::Node | Kind::Nitro | Kind::Nuxt | Kind::Tanstack | Kind::Nest
+                if !p.is_empty() =>
+            {
                 format!("{p}/")
             }
             _ => p,
@@ -218,8 +221,8 @@ fn wants_absolute_urls(s: &ResolvedService) -> bool {
         | Kind::ReactRouter
         | Kind::Tanstack => true,
         Kind::Node => s.node.absolute_url,
-        // Nitro and Nuxt: `wantsAbsoluteUrls: !!hasBasePath`.
-        Kind::Nitro | Kind::Nuxt => s.application.base_path.is_some(),
+        // Nitro, Nuxt and Nest: `wantsAbsoluteUrls: !!hasBasePath`.
+        Kind::Nitro | Kind::Nuxt | Kind::Nest => s.application.base_path.is_some(),
         _ => false,
     }
 }
@@ -345,16 +348,20 @@ mod tests {
                 vec![r("/c-base", "c", "/c-base"), r("/x", "a", "/v1")],
             ),
             (
-                "nitro and nuxt keep a base path and are stripped without one",
-                json!({"gateway": {"applications": [{"id": "shop"}, {"id": "blog"}, {"id": "api"}]}}),
+                "nitro, nuxt and nest keep a base path and are stripped without one",
+                json!({"gateway": {"applications": [{"id": "shop"}, {"id": "blog"}, {"id": "api"}, {"id": "nest"}, {"id": "n2"}]}}),
                 vec![
                     svc("shop", Kind::Nuxt, Some("/shop"), Value::Null),
                     svc("blog", Kind::Nuxt, None, Value::Null),
                     svc("api", Kind::Nitro, Some("/v1"), Value::Null),
+                    svc("nest", Kind::Nest, Some("/orders"), Value::Null),
+                    svc("n2", Kind::Nest, None, Value::Null),
                 ],
                 vec![
+                    r("/orders", "nest", "/orders"),
                     r("/blog", "blog", ""),
                     r("/shop", "shop", "/shop"),
+                    r("/n2", "n2", ""),
                     r("/v1", "api", "/v1"),
                 ],
             ),
@@ -410,6 +417,14 @@ mod tests {
                 (None, false, false),
             ),
             (svc("db", Kind::Db, None, Value::Null), (None, false, false)),
+            (
+                svc("nest", Kind::Nest, Some("/orders"), Value::Null),
+                (Some("/orders/".to_string()), true, false),
+            ),
+            (
+                svc("nest", Kind::Nest, None, Value::Null),
+                (None, false, false),
+            ),
         ] {
             assert_eq!(meta(&s), want, "{} ({:?})", s.id, s.kind);
         }
