@@ -1,5 +1,6 @@
 //! The module specifiers a JavaScript or TypeScript file loads: static `import`, `export … from`,
-//! `import()` and `require()` with a literal. A tokenizer, not a parser: it knows exactly enough
+//! `import()` and `require()` with a literal, and calls with a literal of a require made by
+//! `createRequire(import.meta.url)` (which resolves as the file's own `require`). A tokenizer, not a parser: it knows exactly enough
 //! of the grammar to never mistake a string, comment, template literal or regular expression for
 //! code (`"require('x')"` in a string is no import), which is all finding specifiers needs.
 //!
@@ -70,13 +71,63 @@ pub fn imports(source: &str, typescript: bool) -> Vec<Import> {
             });
         }
     };
+    // `createRequire(import.meta.url)` (also `import.meta.filename`, `__filename`): a require
+    // that resolves from this file, as `require` does. The index past its closing `)`.
+    let own_require = |k: usize| -> Option<usize> {
+        if !ident(k, "createRequire") || !punct(k + 1, '(') {
+            return None;
+        }
+        let end = if ident(k + 2, "import")
+            && punct(k + 3, '.')
+            && ident(k + 4, "meta")
+            && punct(k + 5, '.')
+            && (ident(k + 6, "url") || ident(k + 6, "filename"))
+        {
+            k + 7
+        } else if ident(k + 2, "__filename") {
+            k + 3
+        } else {
+            return None;
+        };
+        punct(end, ')').then_some(end + 1)
+    };
+    // The names such a require is bound to: `const req = createRequire(import.meta.url)`,
+    // `module.createRequire(…)` too.
+    let mut requires: Vec<String> = Vec::new();
+    for j in 0..tokens.len() {
+        let call = if ident(j + 2, "module") && punct(j + 3, '.') {
+            j + 4
+        } else {
+            j + 2
+        };
+        if let (Some(Tok::Ident(name)), true, Some(_)) = (
+            tokens.get(j).map(|t| &t.tok),
+            punct(j + 1, '=') && !punct(j + 2, '='),
+            own_require(call),
+        ) {
+            if name != "require" && !requires.contains(name) {
+                requires.push(name.clone());
+            }
+        }
+    }
+    let bound_require = |i: usize| matches!(tokens.get(i), Some(Token { tok: Tok::Ident(n), .. }) if requires.contains(n));
     let mut i = 0;
     while i < tokens.len() {
         if member(i) {
             i += 1;
             continue;
         }
-        if ident(i, "import") {
+        if let Some(after) = own_require(i) {
+            // `createRequire(import.meta.url)('x')`.
+            if punct(after, '(') && literal(after + 1).is_some() && punct(after + 2, ')') {
+                push(&mut out, after + 1, How::Require);
+            }
+            i = after;
+            continue;
+        }
+        if bound_require(i) && punct(i + 1, '(') && literal(i + 2).is_some() && punct(i + 3, ')') {
+            push(&mut out, i + 2, How::Require);
+        } else if ident(i, "import") {
             if punct(i + 1, '(') {
                 if literal(i + 2).is_some() && (punct(i + 3, ')') || punct(i + 3, ',')) {
                     push(&mut out, i + 2, How::Dynamic);
@@ -488,6 +539,33 @@ const dyn = require(name); const tpl = require(`tpl`)
                 s("divided", How::Require),
                 s("after-regex", How::Require),
                 s("tpl", How::Require),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_require_made_for_this_file_by_create_require_loads_like_require() {
+        let src = r#"
+import { createRequire } from 'node:module'
+import module from 'node:module'
+const req = createRequire(import.meta.url)
+const other = module.createRequire(import.meta.filename)
+const pkg = req('bound-pkg')
+other('other-pkg')
+createRequire(import.meta.url)('inline-pkg')
+const elsewhere = createRequire(process.cwd() + '/package.json')
+elsewhere('resolved-elsewhere')
+obj.req('a-method')
+req(variable)
+"#;
+        assert_eq!(
+            specs(src),
+            [
+                s("node:module", How::Static),
+                s("node:module", How::Static),
+                s("bound-pkg", How::Require),
+                s("other-pkg", How::Require),
+                s("inline-pkg", How::Require),
             ]
         );
     }
