@@ -174,11 +174,20 @@ fn own_prefix(s: &ResolvedService) -> Option<String> {
         Kind::Next | Kind::Astro | Kind::Vite | Kind::Remix | Kind::ReactRouter => {
             Some(base.unwrap_or_default())
         }
-        // TanStack's production `getMeta` is Vite's without a dev server: no `config.base`.
-        // Nest's is its `#basePath` (packages/nest/lib/capability.js).
-        Kind::Node | Kind::Nitro | Kind::Nuxt | Kind::Tanstack | Kind::Nest => base,
+        _ if registers_base_path(s.kind) => base,
         _ => None,
     }
+}
+
+/// The kinds whose capability gives a gateway the base path it registered,
+/// `ensureTrailingSlash(cleanBasePath(…))`, or no prefix without one: node, Nitro, Nuxt,
+/// Nest (its `#basePath`, packages/nest/lib/capability.js) and TanStack (whose production
+/// `getMeta` is Vite's without a dev server: no `config.base`).
+fn registers_base_path(kind: Kind) -> bool {
+    matches!(
+        kind,
+        Kind::Node | Kind::Nitro | Kind::Nuxt | Kind::Tanstack | Kind::Nest
+    )
 }
 
 /// The service's `getMeta().gateway` (packages/<kind>/lib/capability.js, wattpm 3.67), which Watt's
@@ -188,13 +197,10 @@ fn own_prefix(s: &ResolvedService) -> Option<String> {
 pub fn meta(s: &ResolvedService) -> GatewayMeta {
     let prefix = own_prefix(s).map(|p| {
         let p = normalize_prefix(&p);
-        match s.kind {
-            Kind::Node | Kind::Nitro | Kind::Nuxt | Kind::Tanstack | Kind::Nest
-                if !p.is_empty() =>
-            {
-                format!("{p}/")
-            }
-            _ => p,
+        if registers_base_path(s.kind) && !p.is_empty() {
+            format!("{p}/")
+        } else {
+            p
         }
     });
     GatewayMeta {

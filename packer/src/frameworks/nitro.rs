@@ -23,9 +23,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
-use super::output::base_flag;
+use super::output::{base_flag, command_line};
 use super::{
-    configured_build, find_package, BuildCommand, Framework, Package, StartPlan, StaticAssetsPlan,
+    configured_build, find_package, vite, BuildCommand, Framework, Package, StartPlan,
+    StaticAssetsPlan,
 };
 use crate::config::{Kind, ResolvedApp, ResolvedService};
 
@@ -81,7 +82,7 @@ impl Framework for Nitro {
             .base_path
             .clone()
             .unwrap_or_else(|| "/".into());
-        let env = vec![("NITRO_APP_BASE_URL".to_string(), base)];
+        let mut env = vec![("NITRO_APP_BASE_URL".to_string(), base)];
         if let Some(mut cmd) = configured_build(svc) {
             cmd.env = env;
             return Ok(Some(cmd));
@@ -95,7 +96,6 @@ impl Framework for Nitro {
                 svc.path.display()
             );
         };
-        let mut env = env;
         env.push(("WATT_NITRO_DIR".into(), dir.display().to_string()));
         Ok(Some(BuildCommand {
             display: "nitro build".into(),
@@ -147,19 +147,14 @@ pub(super) fn vite_build(svc: &ResolvedService, out_dir: &str) -> Result<BuildCo
             svc.path.display()
         );
     };
-    let base = base_flag(svc);
-    let mut display = "vite build".to_string();
     let mut env = vec![
         ("WATT_VITE_DIR".to_string(), dir.display().to_string()),
         ("WATT_VITE_OUT_DIR".to_string(), out_dir.to_string()),
     ];
-    if let Some(base) = base {
-        display.push_str(&format!(" --base {base}"));
-        env.push(("WATT_VITE_BASE".into(), base));
-    }
-    display.push_str(&format!(" --outDir {out_dir}"));
+    env.extend(base_flag(svc).map(|base| ("WATT_VITE_BASE".to_string(), base)));
     Ok(BuildCommand {
-        display,
+        // The flags the driver applies, as `vite build` takes them.
+        display: command_line("vite", &vite::build_args(svc, out_dir)),
         argv: vec![
             "node".into(),
             "--input-type=module".into(),

@@ -27,15 +27,19 @@ pub fn build_or_cli(svc: &ResolvedService, bin: &str, args: &[String]) -> Result
     };
     let mut argv = vec![exe.to_string_lossy().into_owned()];
     argv.extend(args.iter().cloned());
-    let display = std::iter::once(bin.to_string())
-        .chain(args.iter().map(|a| shell_quote(a)))
-        .collect::<Vec<_>>()
-        .join(" ");
     Ok(BuildCommand {
-        display,
+        display: command_line(bin, args),
         argv,
         env: Vec::new(),
     })
+}
+
+/// `<bin> <args…>` as the build's progress line shows it, each argument shell-quoted.
+pub fn command_line(bin: &str, args: &[String]) -> String {
+    std::iter::once(bin.to_string())
+        .chain(args.iter().map(|a| shell_quote(a)))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// `node_modules/.bin/<bin>` in `from` or the nearest parent that has it.

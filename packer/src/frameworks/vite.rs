@@ -58,12 +58,17 @@ impl Framework for Vite {
 /// Watt does. Apps with Nitro's Vite plugin build through `nitro::vite_build`, the same call
 /// with plugins that keep the build folder out of their server build.
 fn build(svc: &ResolvedService, out_dir: &str) -> Result<BuildCommand> {
+    build_or_cli(svc, "vite", &build_args(svc, out_dir))
+}
+
+/// `build [--base <base>/] --outDir <out_dir>`: Watt's inline `base` and `build.outDir`.
+pub(super) fn build_args(svc: &ResolvedService, out_dir: &str) -> Vec<String> {
     let mut args = vec!["build".to_string()];
     if let Some(base) = base_flag(svc) {
         args.extend(["--base".into(), base]);
     }
     args.extend(["--outDir".into(), out_dir.to_string()]);
-    build_or_cli(svc, "vite", &args)
+    args
 }
 
 /// Watt's Vite SSR mode (`vite.ssr` in the service config) runs a custom server entry.
