@@ -973,3 +973,88 @@ fn a_tanstack_build_without_nitros_server_fails_saying_what_to_add() {
         "wrote output"
     );
 }
+
+/// A service config Watt's own capability refuses (a misspelt key) fails the build, naming the
+/// file, the key and the capability's version, as `wattpm start` refuses it at start; an
+/// unset variable that empties a path is a warning naming it, since it may be set at run time.
+#[test]
+fn a_config_its_capability_refuses_fails_the_build_as_wattpm_start_fails() {
+    let capabilities = installed_fixture("capabilities");
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app");
+    write_app(
+        &app,
+        &[
+            (
+                "watt.json",
+                r#"{ "$schema": "https://schemas.platformatic.dev/wattpm/3.67.0.json",
+                     "server": { "hostname": "127.0.0.1", "port": "{PORT}" },
+                     "autoload": { "path": "web" }, "entrypoint": "greeter" }"#,
+            ),
+            (
+                "package.json",
+                r#"{ "name": "refused", "private": true, "type": "module" }"#,
+            ),
+            (
+                "web/greeter/platformatic.json",
+                r#"{ "$schema": "https://schemas.platformatic.dev/@platformatic/service/3.67.0.json",
+                     "service": { "openapi": true, "openApi": true },
+                     "plugins": { "paths": ["./routes"] } }"#,
+            ),
+            (
+                "web/greeter/routes/root.js",
+                "export default async function (app) { app.get('/', async () => ({ hi: 1 })) }\n",
+            ),
+            (
+                "web/db/platformatic.json",
+                r#"{ "$schema": "https://schemas.platformatic.dev/@platformatic/db/3.67.0.json",
+                     "db": { "connectionString": "sqlite://./db.sqlite" },
+                     "migrations": { "dir": "{MIGRATIONS_DIR_UNSET}" } }"#,
+            ),
+        ],
+    );
+    std::os::unix::fs::symlink(capabilities.join("node_modules"), app.join("node_modules"))
+        .unwrap();
+    let archive = dir.path().join("refused.tar.zst");
+    let o = build(&app, &archive);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "the build passed\n{}", text(&o));
+    assert!(!archive.exists());
+    for line in [
+        "error: 1 service config would be refused by Watt at start:",
+        "service \"greeter\": web/greeter/platformatic.json does not validate against \
+         @platformatic/service 3.67.0's schema:\n    - /service: must NOT have additional \
+         properties (`openApi`)",
+        // The db config fails only because the variable is unset here: a warning.
+        "watt: warning: service \"db\": web/db/platformatic.json does not validate against \
+         @platformatic/db 3.67.0's schema:\n    - /migrations/dir: must pass \"resolvePath\" \
+         keyword validation\n  MIGRATIONS_DIR_UNSET is not set at build time",
+    ] {
+        assert!(stderr.contains(line), "no `{line}` in\n{stderr}");
+    }
+
+    // Watt refuses the same config at start, with the same schema error.
+    let wattpm_bin = wattpm(&app).get_program().to_owned();
+    let mut cmd = wattpm(&app);
+    let out = cmd
+        .env("PORT", "0")
+        .env("MIGRATIONS_DIR_UNSET", "./migrations")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // wattpm retries a worker that fails to start a few times, then aborts.
+    let out = Command::new("timeout")
+        .arg("90")
+        .arg(&wattpm_bin)
+        .arg("start")
+        .current_dir(&app)
+        .envs(out.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "wattpm start passed\n{}", text(&out));
+    let all = text(&out);
+    assert!(
+        all.contains("PLT_CONFIGURATION_DOES_NOT_VALIDATE_AGAINST_SCHEMA")
+            && all.contains("/service: must NOT have additional properties"),
+        "{all}"
+    );
+}

@@ -24,6 +24,7 @@ pub mod pack;
 pub mod paths;
 pub mod publish;
 pub mod sbom;
+pub mod schema_check;
 pub mod sink;
 pub mod tree;
 pub mod verify;
@@ -100,13 +101,28 @@ pub fn build_app(app: &config::ResolvedApp, opts: &BuildOptions) -> Result<sink:
             });
         }
     }
-    build::run_builds(jobs, &build::log_dir(&app.root), opts.jobs)?;
+    // The config check imports every capability package (about a second each), so it runs
+    // beside the builds rather than before them.
+    let (built, checked) = std::thread::scope(|s| {
+        let check = s.spawn(|| schema_check::check(&node.binary, app));
+        let built = build::run_builds(jobs, &build::log_dir(&app.root), opts.jobs);
+        (built, check.join())
+    });
     drop(tmp);
+    let checked = checked.unwrap_or_else(|_| Err(anyhow::anyhow!("the config check panicked")));
+    if let (Err(_), Err(e)) = (&built, &checked) {
+        eprintln!("error: {e:#}");
+    }
+    built?;
+    let unloaded = checked?;
 
     let services = frameworks
         .iter()
         .map(|(svc, fw)| frameworks::package(*fw, svc, app).map(|p| (*svc, p)))
         .collect::<Result<Vec<_>>>()?;
+    unloaded.judge(services.iter().filter_map(|(svc, p)| {
+        matches!(p.start, frameworks::StartPlan::Capability { .. }).then_some(svc.id.as_str())
+    }))?;
     for (svc, p) in &services {
         eprintln!(
             "watt: service \"{}\" ({}): {}",

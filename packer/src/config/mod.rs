@@ -4,7 +4,7 @@
 //! app resolves them when it starts. The one exception is a service `path`, which is needed to
 //! pack: its placeholders come from the build's environment (then `.env`).
 
-mod detect;
+pub mod detect;
 mod dotenv;
 mod error;
 mod files;
