@@ -1034,24 +1034,18 @@ fn a_config_its_capability_refuses_fails_the_build_as_wattpm_start_fails() {
     }
 
     // Watt refuses the same config at start, with the same schema error.
-    let wattpm_bin = wattpm(&app).get_program().to_owned();
     let mut cmd = wattpm(&app);
-    let out = cmd
+    cmd.arg("start")
         .env("PORT", "0")
-        .env("MIGRATIONS_DIR_UNSET", "./migrations")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .env("MIGRATIONS_DIR_UNSET", "./migrations");
+    let mut run = Running::start(cmd);
     // wattpm retries a worker that fails to start a few times, then aborts.
-    let out = Command::new("timeout")
-        .arg("90")
-        .arg(&wattpm_bin)
-        .arg("start")
-        .current_dir(&app)
-        .envs(out.get_envs().filter_map(|(k, v)| Some((k, v?))))
-        .output()
-        .unwrap();
-    assert!(!out.status.success(), "wattpm start passed\n{}", text(&out));
-    let all = text(&out);
+    let status = run.wait_exit(Duration::from_secs(90));
+    let all = run.logs();
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "wattpm start did not fail ({status:?})\n{all}"
+    );
     assert!(
         all.contains("PLT_CONFIGURATION_DOES_NOT_VALIDATE_AGAINST_SCHEMA")
             && all.contains("/service: must NOT have additional properties"),
