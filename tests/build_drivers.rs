@@ -99,6 +99,38 @@ assert.equal(await readFile(tmp + '/dist/_nuxt/pages-H.js', 'utf8'), chunk(tmp +
 "#);
 }
 
+/// The server's `styles.mjs` lists components in the order their CSS finished transforming
+/// (it once differed between two CI builds); it is written sorted, and another shape is left
+/// alone.
+#[test]
+fn the_server_styles_list_is_written_sorted() {
+    run(r#"
+import { mkdir } from 'node:fs/promises'
+const entry = (c) => `  "${c}": () => import('./_nuxt/${c.replace(/.*\//, '')}-styles.x.mjs').then(interopDefault)`
+const styles = (order) => 'const interopDefault = r => r.default || r || []\nexport default {\n' +
+  order.map(entry).join(',\n') + '\n}'
+const names = ['pages/index.vue', 'components/Cart.vue', '../../../node_modules/nuxt/dist/app/components/error-500.vue', 'components/Badge.vue']
+const sorted = [...names].sort()
+await mkdir(tmp + '/a', { recursive: true })
+await mkdir(tmp + '/b', { recursive: true })
+await writeFile(tmp + '/a/styles.mjs', styles(names))
+await writeFile(tmp + '/b/styles.mjs', styles([...names].reverse()))
+await sortedStyles().writeBundle({ dir: tmp + '/a' })
+await sortedStyles().writeBundle({ dir: tmp + '/b' })
+const a = await readFile(tmp + '/a/styles.mjs', 'utf8')
+assert.equal(a, styles(sorted))
+assert.equal(await readFile(tmp + '/b/styles.mjs', 'utf8'), a)
+// Still the module it was.
+const mod = await import('data:text/javascript,' + encodeURIComponent(a.replaceAll("import('./", "Promise.resolve('")))
+assert.deepEqual(Object.keys(mod.default), sorted)
+const other = 'export default { a: 1 }'
+assert.equal(sortedStylesSource(other), other)
+assert.equal(sortedStylesSource(styles([])), styles([]))
+// No styles.mjs (a build without the ssr-styles plugin): nothing is written.
+await sortedStyles().writeBundle({ dir: tmp + '/none' })
+"#);
+}
+
 #[test]
 fn nitro_handler_names_hash_the_path_from_the_root() {
     run(r#"

@@ -21,6 +21,9 @@
 //   which runs first, and whose `digest` this uses);
 // - Vite names the server chunks by a hash of code that imports packages by absolute path:
 //   they are hashed with those paths relative (see `folderFreeChunkNames`);
+// - the server's `styles.mjs` lists components in the order their CSS finished transforming
+//   (@nuxt/vite-builder's ssr-styles plugin, `Object.entries(cssMap)`): it is sorted (see
+//   `sortedStyles`);
 // - the build folder is one place, whatever an earlier build left (see the end).
 import { createRequire } from 'node:module'
 import { readFile, readdir, writeFile } from 'node:fs/promises'
@@ -91,6 +94,31 @@ function folderFreeChunkNames (root) {
   }
 }
 
+// `styles.mjs` as @nuxt/vite-builder writes it (knitwork's `genObjectFromRawEntries`): one
+// `  "<component>": () => import(…)` line per entry. Another shape is left as it is.
+const STYLES = /^export default \{\n([\s\S]*)\n\}$/m
+
+function sortedStylesSource (code) {
+  const body = code.match(STYLES)
+  if (!body) return code
+  const entries = body[1].split('\n').map((line) => line.replace(/,$/, ''))
+  if (!entries.every((e) => e.startsWith('  "'))) return code
+  return code.replace(body[1], () => entries.sort().join(',\n'))
+}
+
+function sortedStyles () {
+  return {
+    name: 'watt:sorted-styles',
+    async writeBundle (options) {
+      const file = join(options.dir, 'styles.mjs')
+      const code = await readFile(file, 'utf8').catch(() => null)
+      if (code === null) return
+      const sorted = sortedStylesSource(code)
+      if (sorted !== code) await writeFile(file, sorted)
+    }
+  }
+}
+
 async function pinTimestamps (dir, timestamp) {
   const files = [join(dir, 'latest.json')]
   const meta = join(dir, 'meta')
@@ -122,7 +150,7 @@ const reproducible = (buildId, timestamp) => (_options, nuxt) => {
   nuxt.hook('vite:extendConfig', (config, env) => {
     config.plugins ||= []
     config.plugins.push(relativeKeys(root))
-    if (env?.isServer) config.plugins.push(folderFreeChunkNames(root))
+    if (env?.isServer) config.plugins.push(folderFreeChunkNames(root), sortedStyles())
   })
   nuxt.hook('nitro:init', (nitro) => {
     nitro.hooks.hook('rollup:before', (_nitro, rollupConfig) => {
