@@ -1052,3 +1052,114 @@ fn a_config_its_capability_refuses_fails_the_build_as_wattpm_start_fails() {
         "{all}"
     );
 }
+
+/// An app whose `node_modules` lives outside its root (here a link to another install, as in a
+/// folder of a larger workspace): a db service and a plain service need `fast-json-stringify`
+/// in two versions, one nested under `@platformatic/sql-openapi` on disk. Both services' closures
+/// keep it nested there, so the app packs (it once failed with "two different folders would be
+/// packed at app/node_modules/fast-json-stringify"), and it answers as under `wattpm start`.
+#[test]
+fn node_modules_outside_the_root_ship_as_nested_as_on_disk_and_the_app_answers_as_under_wattpm() {
+    let capabilities = installed_fixture("capabilities");
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app");
+    write_app(
+        &app,
+        &[
+            (
+                "watt.json",
+                r#"{ "$schema": "https://schemas.platformatic.dev/wattpm/3.67.0.json",
+                     "server": { "hostname": "127.0.0.1", "port": "{PORT}" },
+                     "autoload": { "path": "web" }, "entrypoint": "greeter" }"#,
+            ),
+            (
+                "package.json",
+                r#"{ "name": "outside", "private": true, "type": "module" }"#,
+            ),
+            (
+                "web/greeter/platformatic.json",
+                r#"{ "$schema": "https://schemas.platformatic.dev/@platformatic/service/3.67.0.json",
+                     "service": { "openapi": true },
+                     "plugins": { "paths": ["./routes"] } }"#,
+            ),
+            (
+                "web/greeter/routes/root.js",
+                "export default async function (app) {\n  \
+                 app.get('/movies', async () => (await fetch('http://db.plt.local/movies')).json())\n}\n",
+            ),
+            (
+                "web/db/platformatic.json",
+                r#"{ "$schema": "https://schemas.platformatic.dev/@platformatic/db/3.67.0.json",
+                     "db": { "connectionString": "sqlite://./db.sqlite" },
+                     "migrations": { "dir": "./migrations", "autoApply": true } }"#,
+            ),
+            (
+                "web/db/migrations/001.do.sql",
+                "CREATE TABLE movies (id INTEGER PRIMARY KEY, title TEXT NOT NULL);\n\
+                 INSERT INTO movies (title) VALUES ('Dune'), ('Alien');\n",
+            ),
+        ],
+    );
+    std::os::unix::fs::symlink(capabilities.join("node_modules"), app.join("node_modules"))
+        .unwrap();
+    let archive = dir.path().join("outside.tar.zst");
+    let o = build(&app, &archive);
+    assert!(o.status.success(), "watt build failed\n{}", text(&o));
+
+    let root = dir.path().join("x");
+    extract(&archive, &root);
+    let version = |rel: &str| {
+        let manifest = root.join("app/node_modules").join(rel).join("package.json");
+        let json: Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+        json["version"].as_str().unwrap().to_string()
+    };
+    let on_disk = |rel: &str| {
+        let manifest = capabilities
+            .join("node_modules")
+            .join(rel)
+            .join("package.json");
+        let json: Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+        json["version"].as_str().unwrap().to_string()
+    };
+    for rel in [
+        "fast-json-stringify",
+        "@platformatic/sql-openapi/node_modules/fast-json-stringify",
+    ] {
+        assert_eq!(version(rel), on_disk(rel), "{rel}");
+    }
+    assert_ne!(
+        version("fast-json-stringify"),
+        version("@platformatic/sql-openapi/node_modules/fast-json-stringify"),
+        "the fixture no longer has two versions: the test would not bite"
+    );
+
+    // Platformatic DB answers ids as strings.
+    let movies = json!([{ "id": "1", "title": "Dune" }, { "id": "2", "title": "Alien" }]);
+    let port = free_port();
+    let mut stub = boot(&root, port);
+    let base = format!("http://127.0.0.1:{port}");
+    stub.wait_ready(&format!("{base}/movies"), Duration::from_secs(90));
+    assert_eq!(
+        json_get(&format!("{base}/movies")),
+        movies,
+        "{}",
+        stub.logs()
+    );
+    let (code, left) = stub.stop(Duration::from_secs(12));
+    assert_eq!(code, Some(0), "{}", stub.logs());
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+
+    let port = free_port();
+    let mut cmd = wattpm(&app);
+    cmd.arg("start").env("PORT", port.to_string());
+    let mut watt = Running::start(cmd);
+    let base = format!("http://127.0.0.1:{port}");
+    watt.wait_ready(&format!("{base}/movies"), Duration::from_secs(90));
+    assert_eq!(
+        json_get(&format!("{base}/movies")),
+        movies,
+        "{}",
+        watt.logs()
+    );
+    watt.stop(Duration::from_secs(20));
+}

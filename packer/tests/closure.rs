@@ -738,6 +738,89 @@ fn packages_hoisted_above_root_are_copied_into_root_node_modules() {
     assert!(node_in(&out.path().join("web/svc"), &["index.js"]).contains("svc ok"));
 }
 
+/// Two services of an app whose packages are hoisted above its root, one needing `dep@2`
+/// (hoisted) and one needing `req`, whose `dep@1` the install nested under it: each service's
+/// closure puts every package where the disk has it, so the two agree on
+/// `node_modules/dep` and pack together (they once both claimed it).
+#[test]
+fn packages_nested_above_root_stay_nested_so_services_agree() {
+    let mono = fresh_dir("nested-above");
+    let app = mono.join("app");
+    package(
+        &mono.join("node_modules/dep"),
+        r#"{ "name": "dep", "version": "2.0.0" }"#,
+        "module.exports = 2;",
+    );
+    package(
+        &mono.join("node_modules/req"),
+        r#"{ "name": "req", "version": "1.0.0", "dependencies": { "dep": "1", "helper": "1" } }"#,
+        "module.exports = require('dep') * 10 + require('helper');",
+    );
+    // The nested `dep` needs `helper@1`, nested beside it under `req` (above `dep`, below `req`).
+    package(
+        &mono.join("node_modules/req/node_modules/dep"),
+        r#"{ "name": "dep", "version": "1.0.0", "dependencies": { "helper": "1" } }"#,
+        "module.exports = require('helper') === 3 ? 1 : -1;",
+    );
+    package(
+        &mono.join("node_modules/req/node_modules/helper"),
+        r#"{ "name": "helper", "version": "1.0.0" }"#,
+        "module.exports = 3;",
+    );
+    package(
+        &mono.join("node_modules/helper"),
+        r#"{ "name": "helper", "version": "9.0.0" }"#,
+        "module.exports = 9;",
+    );
+    write(
+        &app.join("a/package.json"),
+        r#"{ "dependencies": { "req": "1" } }"#,
+    );
+    write(
+        &app.join("a/index.js"),
+        "console.log('a', require('req'));\n",
+    );
+    write(
+        &app.join("b/package.json"),
+        r#"{ "dependencies": { "dep": "2", "helper": "9" } }"#,
+    );
+    write(
+        &app.join("b/index.js"),
+        "console.log('b', require('dep'), require('helper'));\n",
+    );
+
+    let a = closure(&app, "a", &[], &[]).unwrap();
+    let b = closure(&app, "b", &[], &[]).unwrap();
+    assert_sorted_and_unique(&a);
+    assert_eq!(
+        dests(&a),
+        [
+            "node_modules/req",
+            "node_modules/req/node_modules/dep",
+            "node_modules/req/node_modules/helper"
+        ]
+    );
+    assert_eq!(dests(&b), ["node_modules/dep", "node_modules/helper"]);
+    // Packed together, as pack.rs merges them: no path holds two folders.
+    for p in &a.packages {
+        if let Some(q) = b.packages.iter().find(|q| q.dest == p.dest) {
+            assert_eq!(p.source, q.source, "{}", p.dest.display());
+        }
+    }
+    let out = tempfile::tempdir().unwrap();
+    for p in a.packages.iter().chain(&b.packages) {
+        copy_tree(&p.source, &out.path().join(&p.dest)).unwrap();
+    }
+    for svc in ["a", "b"] {
+        copy_tree(&app.join(svc), &out.path().join(svc)).unwrap();
+    }
+    assert_eq!(node_in(&out.path().join("a"), &["index.js"]).trim(), "a 13");
+    assert_eq!(
+        node_in(&out.path().join("b"), &["index.js"]).trim(),
+        "b 2 9"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Hand-made trees (no install): errors, cycles and a store entirely outside root
 

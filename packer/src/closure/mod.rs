@@ -10,7 +10,10 @@
 //! * Symlinks that stay inside the root (pnpm's store links, workspace links) ship as symlinks,
 //!   and the folders they point at ship as real files at their own place.
 //! * Anything that lives outside the root (a link escaping it, or a `node_modules` above it) is
-//!   copied in as real files at a place where Node, starting from whoever requires it, finds it.
+//!   copied in as real files at a place where Node, starting from whoever requires it, finds it:
+//!   where the disk has it relative to its requirer when that place is free (a package nested
+//!   under its requirer stays nested), so that every service of the app makes the same choice
+//!   and their closures merge.
 //!
 //! # What is followed
 //!

@@ -203,6 +203,21 @@ impl Graph<'_> {
     }
 }
 
+/// `found`, the `node_modules/<name>` Node reached from `source` on disk, at the same place
+/// relative to `at`, `source`'s place in the artifact: a package nested under its requirer
+/// stays nested, one hoisted above the requirer sits as many folders above `at`. None when
+/// `at` does not end the way `source` does below that folder.
+fn mirrored(at: &Path, source: &Path, found: &Path, name: &Path) -> Option<PathBuf> {
+    // `found` is `<holder>/node_modules/<name>`, and `<holder>` is `source` or above it.
+    let holder = found.ancestors().nth(name.components().count() + 1)?;
+    let below = source.strip_prefix(holder).ok()?;
+    if !at.ends_with(below) {
+        return None;
+    }
+    let base = at.ancestors().nth(below.components().count())?;
+    Some(base.join("node_modules").join(name))
+}
+
 /// Where everything lands in the artifact.
 struct Layout {
     root: PathBuf,
@@ -274,7 +289,7 @@ impl Layout {
             };
             for edge in graph.package_edges(&source)?.iter() {
                 if follows(&mut layout, edge) {
-                    layout.place_in_artifact(graph, &dest, edge)?;
+                    layout.place_in_artifact(graph, &dest, &source, edge)?;
                 }
             }
         }
@@ -358,15 +373,18 @@ impl Layout {
         Ok(())
     }
 
-    /// Phase 2: ships a dependency of a package copied in at `at` (from outside root). Looks up
-    /// the artifact as Node will from `at`: if the nearest `node_modules/<name>` already holds
-    /// this very folder, nothing to do; if it holds another one, the dependency goes into
-    /// `at/node_modules`, which wins; if there is none, into `node_modules` at the root, where
-    /// other copied packages can share it.
+    /// Phase 2: ships a dependency of a package copied in at `at` (from outside root, its real
+    /// folder `source`). Looks up the artifact as Node will from `at`: if the nearest
+    /// `node_modules/<name>` already holds this very folder, nothing to do; if it holds another
+    /// one, the dependency goes into `at/node_modules`, which wins; if there is none, where the
+    /// disk has it relative to `source` (see [`mirrored`]), so that every service, whatever
+    /// else its closure holds, makes the same choice; failing that, into `node_modules` at the
+    /// root, where other copied packages can share it.
     fn place_in_artifact(
         &mut self,
         graph: &mut Graph,
         at: &Path,
+        source: &Path,
         edge: &Edge,
     ) -> Result<(), ClosureError> {
         let name = name_path(&edge.name);
@@ -383,7 +401,8 @@ impl Layout {
         let dest = match nearest {
             Some(true) => return Ok(()),
             Some(false) => at.join("node_modules").join(&name),
-            None => Path::new("node_modules").join(&name),
+            None => mirrored(at, source, &edge.found, &name)
+                .unwrap_or_else(|| Path::new("node_modules").join(&name)),
         };
         if dest.components().count() > MAX_DEPTH {
             return Err(ClosureError::TooDeep {
