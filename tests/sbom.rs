@@ -366,7 +366,28 @@ fn check_example(name: &str) {
             .get(rel.as_str())
             .unwrap_or_else(|| panic!("{rel} not in the SBOM"));
         assert_eq!(c["hashes"][0]["content"], sha256(&f.path()), "{rel}");
+        // Each library names the Debian package it was copied from, as scanners match it.
+        if rel != "runtime/lib/node" {
+            let purl = c["purl"].as_str().unwrap_or_default();
+            assert!(purl.starts_with("pkg:deb/debian/"), "{rel}: {c}");
+        }
     }
+    let libc = by_path["runtime/lib/libc.so.6"];
+    let installed = Command::new("dpkg-query")
+        .args(["-W", "-f", "${Version}", "libc6"])
+        .output()
+        .unwrap();
+    assert!(installed.status.success(), "dpkg-query -W libc6 failed");
+    let version = String::from_utf8(installed.stdout).unwrap();
+    assert_eq!(libc["version"], version.as_str(), "{libc}");
+    let purl = libc["purl"].as_str().unwrap();
+    assert!(
+        purl.starts_with(&format!(
+            "pkg:deb/debian/libc6@{}?arch=",
+            version.replace('+', "%2B").replace(':', "%3A")
+        )),
+        "{purl}"
+    );
     let node_version = String::from_utf8(
         Command::new(&node)
             .arg("--version")

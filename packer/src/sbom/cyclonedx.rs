@@ -20,9 +20,9 @@ pub(crate) fn document(bom: &Bom) -> Result<Vec<u8>> {
     metadata["component"] = json!({ "type": "application", "bom-ref": "app", "name": bom.app });
 
     let mut components: Vec<Value> = bom.npm.iter().map(npm).collect();
-    components.push(file(&bom.node, "application", Some("pkg:generic/node")));
-    components.extend(bom.libraries.iter().map(|l| file(l, "library", None)));
-    let mut stub = file(&bom.stub, "application", Some("pkg:generic/watt-stub"));
+    components.push(file(&bom.node, "application"));
+    components.extend(bom.libraries.iter().map(|l| file(l, "library")));
+    let mut stub = file(&bom.stub, "application");
     stub["components"] = bom.crates.iter().map(rust_crate).collect();
     components.push(stub);
 
@@ -124,14 +124,14 @@ fn npm(c: &NpmComponent) -> Value {
     v
 }
 
-fn file(f: &FileComponent, kind: &str, purl: Option<&str>) -> Value {
+fn file(f: &FileComponent, kind: &str) -> Value {
     let mut v = json!({ "type": kind, "bom-ref": format!("file:{}", f.path), "name": f.name });
     if let Some(ver) = &f.version {
         v["version"] = json!(ver);
     }
     v["hashes"] = json!([{ "alg": "SHA-256", "content": f.sha256 }]);
-    if let (Some(p), Some(ver)) = (purl, &f.version) {
-        v["purl"] = json!(format!("{p}@{ver}"));
+    if let Some(p) = &f.purl {
+        v["purl"] = json!(p);
     }
     v["properties"] = json!([{ "name": "watt:path", "value": f.path }]);
     v
@@ -166,6 +166,7 @@ pub(crate) mod tests {
         let file = |name: &str, path: &str| FileComponent {
             name: name.into(),
             version: Some("1".into()),
+            purl: None,
             path: path.into(),
             sha256: "0".repeat(64),
         };

@@ -190,6 +190,9 @@ impl Inventory {
         let omitted = omitted::explain(cx.root, &self.unshipped, &lock, &shipped, &self.reach);
 
         let stub = super::stub::stub_crates();
+        let node_version = cx.node.version.trim_start_matches('v').to_string();
+        let distro = super::deb::Distro::of_host();
+        let mut owners = super::deb::Owners::default();
         let bom = Bom {
             app: cx.app.to_string(),
             timestamp: std::env::var_os("SOURCE_DATE_EPOCH").map(|_| cx.mtime),
@@ -197,7 +200,11 @@ impl Inventory {
             npm: npm.into_values().collect(),
             node: FileComponent {
                 name: "node".into(),
-                version: Some(cx.node.version.trim_start_matches('v').to_string()),
+                version: Some(node_version.clone()),
+                purl: Some(format!(
+                    "pkg:generic/node@{}",
+                    super::purl_encode(&node_version)
+                )),
                 path: BINARY.into(),
                 sha256: sha256_file(&cx.node.binary)?,
             },
@@ -206,9 +213,11 @@ impl Inventory {
                 .libraries
                 .iter()
                 .map(|(name, host)| {
+                    let package = distro.as_ref().and_then(|d| Some((d, owners.of(host)?)));
                     Ok(FileComponent {
                         name: name.clone(),
-                        version: None,
+                        version: package.as_ref().map(|(_, p)| p.version.clone()),
+                        purl: package.as_ref().map(|(d, p)| p.purl(d)),
                         path: format!("{LIB_DIR}/{name}"),
                         sha256: sha256_file(host)?,
                     })
@@ -217,6 +226,10 @@ impl Inventory {
             stub: FileComponent {
                 name: "watt-stub".into(),
                 version: Some(stub.version.clone()),
+                purl: Some(format!(
+                    "pkg:generic/watt-stub@{}",
+                    super::purl_encode(&stub.version)
+                )),
                 path: cx.stub_path.into(),
                 sha256: sha256_file(cx.stub)?,
             },

@@ -4,7 +4,8 @@
 //! It lists every npm package in the artifact (from the closures `pack` computed and the
 //! `node_modules` a framework's output carries, e.g. Next's standalone trace) with the services
 //! that use it, the lockfile's integrity hash and its package.json license; each service's own
-//! package; node and the shared libraries shipped with it; and watt-stub with the Rust crates it
+//! package; node and the shared libraries shipped with it (each with its Debian package, when
+//! dpkg owns it: `deb.rs`); and watt-stub with the Rust crates it
 //! is built from (resolved by Cargo when the packer was built: see `packer/build.rs`).
 //!
 //! Same inputs, same bytes: everything is sorted, the serial number and SPDX namespace are
@@ -15,6 +16,7 @@
 //! why (`omitted.rs`), for the build's report and the cross-check against `cyclonedx-npm`.
 
 mod cyclonedx;
+mod deb;
 mod graph;
 mod inventory;
 mod npm;
@@ -68,6 +70,8 @@ pub(crate) struct NpmComponent {
 pub(crate) struct FileComponent {
     pub name: String,
     pub version: Option<String>,
+    /// What names it outside this artifact: `pkg:generic/node@…`, a library's `pkg:deb/…`.
+    pub purl: Option<String>,
     pub path: String,
     pub sha256: String,
 }
@@ -116,7 +120,7 @@ pub(crate) const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// `pkg:npm/%40scope/name@version` (the purl spec: the scope's `@` is percent-encoded).
 pub(crate) fn npm_purl(name: &str, version: Option<&str>) -> String {
-    let enc = |s: &str| percent_encoding::utf8_percent_encode(s, PURL_SET).to_string();
+    let enc = purl_encode;
     let path = match name.split_once('/') {
         Some((scope, pkg)) if scope.starts_with('@') => format!("{}/{}", enc(scope), enc(pkg)),
         _ => enc(name),
@@ -125,6 +129,11 @@ pub(crate) fn npm_purl(name: &str, version: Option<&str>) -> String {
         Some(v) => format!("pkg:npm/{path}@{}", enc(v)),
         None => format!("pkg:npm/{path}"),
     }
+}
+
+/// A purl name, version or qualifier value, percent-encoded as the spec asks.
+pub(crate) fn purl_encode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, PURL_SET).to_string()
 }
 
 pub(crate) fn cargo_purl(name: &str, version: &str) -> String {

@@ -200,6 +200,9 @@ fn file(id: &str, f: &FileComponent, purpose: &str) -> Value {
     p["filesAnalyzed"] = json!(false);
     p["checksums"] = json!([{ "algorithm": "SHA256", "checksumValue": f.sha256 }]);
     p["comment"] = json!(format!("at: {}", f.path));
+    if let Some(locator) = &f.purl {
+        p["externalRefs"] = json!([purl(locator)]);
+    }
     p["primaryPackagePurpose"] = json!(purpose);
     p
 }
