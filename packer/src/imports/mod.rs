@@ -3,6 +3,7 @@
 //! bare specifier those files name. The closure ships the packages named; `verify` then checks
 //! each specifier resolves inside the artifact.
 
+mod aliases;
 mod lexer;
 
 use std::collections::{BTreeSet, VecDeque};
@@ -127,7 +128,8 @@ pub fn reach(entries: &[PathBuf], confine: &Path) -> Reached {
 /// `@fastify/autoload`, scripts). Whether they run is unknown, so the caller ships what they
 /// import when it is installed and no devDependency, and only warns about misses. Tests,
 /// mocks, `*.test.*`, `*.spec.*`, `*.config.*` and type declarations are left out: they never
-/// run in production.
+/// run in production. So are the compile-time aliases of a file's tsconfig (`aliases.rs`):
+/// such a file is a source some build compiles, and the alias names no package.
 pub fn loose(dirs: &[PathBuf], reached: &Reached) -> Vec<BareImport> {
     const MAX_FILES: usize = 10_000;
     let reached: BTreeSet<&Path> = reached.files.iter().map(PathBuf::as_path).collect();
@@ -160,6 +162,7 @@ pub fn loose(dirs: &[PathBuf], reached: &Reached) -> Vec<BareImport> {
         }
     }
     files.sort();
+    let mut aliases = aliases::Aliases::default();
     let mut out = Vec::new();
     for file in files {
         let Ok(bytes) = std::fs::read(&file) else {
@@ -168,7 +171,9 @@ pub fn loose(dirs: &[PathBuf], reached: &Reached) -> Vec<BareImport> {
         let ext = file.extension().and_then(|e| e.to_str()).unwrap_or("");
         let typescript = matches!(ext, "ts" | "mts" | "cts" | "tsx");
         for import in imports(&String::from_utf8_lossy(&bytes), typescript) {
-            if package_name(&import.specifier).is_some() {
+            if package_name(&import.specifier).is_some()
+                && !aliases.covers(&file, &import.specifier)
+            {
                 out.push(BareImport {
                     file: file.clone(),
                     specifier: import.specifier,
@@ -415,10 +420,19 @@ mod tests {
         write("svc/test/a.test.js", "import 'test-only'");
         write("svc/lib/x.spec.ts", "import 'spec-only'");
         write("svc/types.d.ts", "import 'types-only'");
+        // A source a build compiles, through its tsconfig's aliases.
+        write(
+            "svc/tsconfig.json",
+            r#"{ "compilerOptions": { "paths": { "~/*": ["./src/*"] } } }"#,
+        );
+        write(
+            "svc/src/page.tsx",
+            "import db from '~/db'\nimport r from 'react'",
+        );
         let loose: Vec<_> = loose(std::slice::from_ref(&svc), &r)
             .into_iter()
             .map(|b| b.specifier)
             .collect();
-        assert_eq!(loose, ["autoloaded-dep", "never"]);
+        assert_eq!(loose, ["autoloaded-dep", "react", "never"]);
     }
 }
