@@ -35,6 +35,7 @@ fn answers(base: &str, health: &str) -> Vec<Value> {
         std::thread::sleep(Duration::from_millis(100));
     };
     out.push(notes);
+    out.push(json_get(&format!("{base}/clone")));
     // A send nobody handles rejects.
     out.push(json_get(&format!("{base}/unhandled")));
 
@@ -72,6 +73,13 @@ fn expected() -> Vec<Value> {
         json!({ "pong": 42, "context": { "pong": "up", "askedBy": "api" } }),
         json!({ "pong": "up", "askedBy": "api" }),
         json!(["hello from api"]),
+        json!({
+            "kinds": { "when": "Date", "tags": "Set", "big": "bigint", "bytes": "Uint8Array",
+                "nested": "Map:true" },
+            "backIsMap": true,
+            "backDate": "1970-01-01T00:00:01.000Z",
+            "backBig": "1180591620717411303424",
+        }),
         json!({ "failed": true }),
         // The readiness check's own body, then its 503 and body while it says no.
         json!([200, "api ready"]),

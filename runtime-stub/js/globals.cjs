@@ -9,13 +9,16 @@
 // What needs the rest of the app goes through the stub, over fd 5 (a unix socket; one JSON
 // object a line, see ARCHITECTURE.md "The relay"): `messaging` between services,
 // `sharedContext`, and the stub asking for the custom readiness and health checks its /ready
-// and /status follow. Values cross as JSON (Watt's structured clone also carries Dates, Maps, …).
+// and /status follow. A message's data crosses as a structured clone, as between Watt's workers
+// (a MessagePort there): v8's serializer, base64 in the JSON line (see `clone`). The shared
+// context stays JSON: the stub merges it.
 //
 // install(launch) is called by launcher.cjs with WATT_LAUNCH's `globals`:
 //   {applicationId, workerId, root (abs path), basePath|null, config, host, port, isEntrypoint,
 //    logLevel, wantsAbsoluteUrls}
 
 const net = require('node:net')
+const v8 = require('node:v8')
 const os = require('node:os')
 const util = require('node:util')
 const { EventEmitter } = require('node:events')
@@ -161,6 +164,53 @@ function connect (onMessage) {
   return send
 }
 
+// A message's data as the relay carries it, and back. v8.serialize is the serializer behind
+// postMessage's structured clone: Dates, Maps, Sets, BigInts, typed arrays, `undefined` and
+// cycles arrive as themselves, and a function throws a DataCloneError at the sender, as in Watt.
+const clone = {
+  pack: (data) => ({ v8: v8.serialize(sanitize(data)).toString('base64') }),
+  unpack: (packed) => (typeof packed?.v8 === 'string' ? v8.deserialize(Buffer.from(packed.v8, 'base64')) : packed)
+}
+
+// What Watt's ITC does to a message before postMessage (@platformatic/itc `sanitize`): function
+// and symbol values of plain objects and arrays are dropped rather than refused, at any depth,
+// and an Error holding such a value becomes a plain object of its safe properties. What needs
+// nothing dropped is passed as it is (a Map, a Date, a class instance: the clone decides).
+function sanitize (data) {
+  if (!data || typeof data !== 'object' || ArrayBuffer.isView(data)) return data
+  if (data instanceof Error) return sanitizeError(data)
+  const array = Array.isArray(data)
+  const entries = array ? [...data.entries()] : Object.entries(data)
+  let copy = null
+  entries.forEach(([key, value], i) => {
+    const dropped = typeof value === 'function' || typeof value === 'symbol'
+    const clean = dropped ? value : sanitize(value)
+    if (!copy && (dropped || clean !== value)) {
+      copy = array ? data.slice(0, i) : Object.fromEntries(entries.slice(0, i))
+    }
+    if (copy && !dropped) {
+      if (array) copy.push(clean)
+      else copy[key] = clean
+    }
+  })
+  return copy ?? data
+}
+
+function sanitizeError (error) {
+  const unsafe = Object.values(error).some((v) =>
+    typeof v === 'function' || typeof v === 'symbol' || (v && typeof v === 'object' && sanitize(v) !== v))
+  if (!unsafe) return error
+  const out = {}
+  for (const key of ['message', 'name', 'stack', 'code', 'statusCode']) {
+    if (error[key]) out[key] = error[key]
+  }
+  for (const [key, value] of Object.entries(error)) {
+    if (key in out || typeof value === 'function' || typeof value === 'symbol') continue
+    out[key] = sanitize(value)
+  }
+  return out
+}
+
 function toError (e) {
   const err = new Error(e?.message ?? 'failed')
   if (e?.code) err.code = e.code
@@ -230,13 +280,13 @@ function install (info) {
         return answer(m.id, () => {
           const handler = handlers.get(m.name)
           if (!handler) throw Object.assign(new Error(`Handler not found for request: "${m.name}"`), { code: 'PLT_ITC_HANDLER_NOT_FOUND' })
-          return handler(m.data, { application: m.from })
+          return Promise.resolve(handler(clone.unpack(m.data), { application: m.from })).then(clone.pack)
         })
       case 'notify': {
         const handler = handlers.get(m.name)
         if (!handler) return logger.error(`Handler for the "${m.name}" message is missing.`)
         Promise.resolve()
-          .then(() => handler(m.data, { application: m.from, notification: true }))
+          .then(() => handler(clone.unpack(m.data), { application: m.from, notification: true }))
           .catch((error) => logger.error({ error }, `Handler for the "${m.name}" message failed.`))
         return
       }
@@ -261,9 +311,10 @@ function install (info) {
   events.emitAndNotify = events.emit.bind(events)
 
   const messaging = {
-    send: (application, name, data, _options) => request({ t: 'send', to: application, name, data }, application),
+    send: async (application, name, data, _options) =>
+      clone.unpack(await request({ t: 'send', to: application, name, data: clone.pack(data) }, application)),
     notify: (application, name, data, _options) => {
-      send?.({ t: 'notify', to: application, name, data })
+      send?.({ t: 'notify', to: application, name, data: clone.pack(data) })
     },
     handle: (name, handler) => {
       if (name && typeof name === 'object') {
