@@ -12,16 +12,11 @@ use std::rc::Rc;
 /// How deep `extends` is followed; real configs chain two or three.
 const MAX_EXTENDS: usize = 8;
 
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Config {
-    /// The keys of `paths`: `~/*`, `@lib/*`, `config`.
-    paths: Vec<String>,
-}
-
-/// The aliases of each folder's governing config, read once per folder.
+/// The aliases of each folder's governing config (the keys of its `paths`: `~/*`, `@lib/*`,
+/// `config`), read once per folder.
 #[derive(Default)]
 pub(super) struct Aliases {
-    by_dir: BTreeMap<PathBuf, Rc<Config>>,
+    by_dir: BTreeMap<PathBuf, Rc<[String]>>,
 }
 
 impl Aliases {
@@ -30,37 +25,34 @@ impl Aliases {
         let Some(dir) = file.parent() else {
             return false;
         };
-        self.config(dir)
-            .paths
-            .iter()
-            .any(|key| key_matches(key, spec))
+        self.keys(dir).iter().any(|key| key_matches(key, spec))
     }
 
     /// The nearest tsconfig.json or jsconfig.json from `dir` up, not above the first folder
     /// holding a package.json (a config beyond the package governs other code).
-    fn config(&mut self, dir: &Path) -> Rc<Config> {
-        if let Some(c) = self.by_dir.get(dir) {
-            return Rc::clone(c);
+    fn keys(&mut self, dir: &Path) -> Rc<[String]> {
+        if let Some(k) = self.by_dir.get(dir) {
+            return Rc::clone(k);
         }
         let found = ["tsconfig.json", "jsconfig.json"]
             .iter()
             .map(|n| dir.join(n))
             .find(|p| p.is_file());
-        let config = match found {
-            Some(file) => Rc::new(read(&file, MAX_EXTENDS).unwrap_or_default()),
+        let keys = match found {
+            Some(file) => read(&file, MAX_EXTENDS).unwrap_or_default().into(),
             None => match dir.parent() {
-                Some(up) if !dir.join("package.json").is_file() => self.config(up),
-                _ => Rc::new(Config::default()),
+                Some(up) if !dir.join("package.json").is_file() => self.keys(up),
+                _ => Rc::from([]),
             },
         };
-        self.by_dir.insert(dir.to_path_buf(), Rc::clone(&config));
-        config
+        self.by_dir.insert(dir.to_path_buf(), Rc::clone(&keys));
+        keys
     }
 }
 
 /// A config file and what it extends by relative path; its own `paths` replace the extended
 /// ones', as in tsc. A file that does not parse has no aliases.
-fn read(file: &Path, depth: usize) -> Option<Config> {
+fn read(file: &Path, depth: usize) -> Option<Vec<String>> {
     let text = std::fs::read_to_string(file).ok()?;
     let json: serde_json::Value = json5::from_str(&text).ok()?;
     let dir = file.parent()?;
@@ -80,9 +72,9 @@ fn read(file: &Path, depth: usize) -> Option<Config> {
                 with.push(".json");
                 path = with.into();
             }
-            if let Some(c) = read(&path, depth - 1) {
-                if !c.paths.is_empty() {
-                    inherited = c.paths;
+            if let Some(keys) = read(&path, depth - 1) {
+                if !keys.is_empty() {
+                    inherited = keys;
                 }
             }
         }
@@ -93,9 +85,7 @@ fn read(file: &Path, depth: usize) -> Option<Config> {
         .and_then(|p| p.as_object())
         .map(|p| p.keys().cloned().collect())
         .unwrap_or_default();
-    Some(Config {
-        paths: if paths.is_empty() { inherited } else { paths },
-    })
+    Some(if paths.is_empty() { inherited } else { paths })
 }
 
 /// tsc's rule: a key without `*` matches itself; with one, any text in its place.

@@ -201,10 +201,7 @@ impl Inventory {
             node: FileComponent {
                 name: "node".into(),
                 version: Some(node_version.clone()),
-                purl: Some(format!(
-                    "pkg:generic/node@{}",
-                    super::purl_encode(&node_version)
-                )),
+                purl: Some(super::generic_purl("node", &node_version)),
                 path: BINARY.into(),
                 sha256: sha256_file(&cx.node.binary)?,
             },
@@ -226,10 +223,7 @@ impl Inventory {
             stub: FileComponent {
                 name: "watt-stub".into(),
                 version: Some(stub.version.clone()),
-                purl: Some(format!(
-                    "pkg:generic/watt-stub@{}",
-                    super::purl_encode(&stub.version)
-                )),
+                purl: Some(super::generic_purl("watt-stub", &stub.version)),
                 path: cx.stub_path.into(),
                 sha256: sha256_file(cx.stub)?,
             },

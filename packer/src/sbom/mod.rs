@@ -136,6 +136,11 @@ pub(crate) fn purl_encode(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, PURL_SET).to_string()
 }
 
+/// `pkg:generic/<name>@<version>`: a binary no package manager names (node, the stub).
+pub(crate) fn generic_purl(name: &str, version: &str) -> String {
+    format!("pkg:generic/{name}@{}", purl_encode(version))
+}
+
 pub(crate) fn cargo_purl(name: &str, version: &str) -> String {
     format!("pkg:cargo/{name}@{version}")
 }
