@@ -489,6 +489,20 @@ fn db_nest_service_and_an_openapi_gateway_run_their_own_packages_as_under_wattpm
     assert_eq!(packed, under_watt);
 }
 
+/// An app named `name` at `app` with `files` below it, whose entrypoint is the service
+/// `greeter`, and whose `node_modules` is a link to the capabilities fixture's install: outside
+/// the app's root, as for an app that is one folder of a larger workspace.
+fn on_the_capabilities_install(app: &Path, name: &str, files: &[(&str, &str)]) {
+    let watt = r#"{ "$schema": "https://schemas.platformatic.dev/wattpm/3.67.0.json",
+                     "server": { "hostname": "127.0.0.1", "port": "{PORT}" },
+                     "autoload": { "path": "web" }, "entrypoint": "greeter" }"#;
+    let package = format!(r#"{{ "name": "{name}", "private": true, "type": "module" }}"#);
+    write_app(app, &[("watt.json", watt), ("package.json", &package)]);
+    write_app(app, files);
+    let install = installed_fixture("capabilities").join("node_modules");
+    std::os::unix::fs::symlink(install, app.join("node_modules")).unwrap();
+}
+
 /// Writes `files` (path relative to `root`, contents) below `root`.
 fn write_app(root: &Path, files: &[(&str, &str)]) {
     for (rel, text) in files {
@@ -979,22 +993,12 @@ fn a_tanstack_build_without_nitros_server_fails_saying_what_to_add() {
 /// unset variable that empties a path is a warning naming it, since it may be set at run time.
 #[test]
 fn a_config_its_capability_refuses_fails_the_build_as_wattpm_start_fails() {
-    let capabilities = installed_fixture("capabilities");
     let dir = tempfile::tempdir().unwrap();
     let app = dir.path().join("app");
-    write_app(
+    on_the_capabilities_install(
         &app,
+        "refused",
         &[
-            (
-                "watt.json",
-                r#"{ "$schema": "https://schemas.platformatic.dev/wattpm/3.67.0.json",
-                     "server": { "hostname": "127.0.0.1", "port": "{PORT}" },
-                     "autoload": { "path": "web" }, "entrypoint": "greeter" }"#,
-            ),
-            (
-                "package.json",
-                r#"{ "name": "refused", "private": true, "type": "module" }"#,
-            ),
             (
                 "web/greeter/platformatic.json",
                 r#"{ "$schema": "https://schemas.platformatic.dev/@platformatic/service/3.67.0.json",
@@ -1013,8 +1017,6 @@ fn a_config_its_capability_refuses_fails_the_build_as_wattpm_start_fails() {
             ),
         ],
     );
-    std::os::unix::fs::symlink(capabilities.join("node_modules"), app.join("node_modules"))
-        .unwrap();
     let archive = dir.path().join("refused.tar.zst");
     let o = build(&app, &archive);
     let stderr = String::from_utf8_lossy(&o.stderr);
@@ -1063,19 +1065,10 @@ fn node_modules_outside_the_root_ship_as_nested_as_on_disk_and_the_app_answers_a
     let capabilities = installed_fixture("capabilities");
     let dir = tempfile::tempdir().unwrap();
     let app = dir.path().join("app");
-    write_app(
+    on_the_capabilities_install(
         &app,
+        "outside",
         &[
-            (
-                "watt.json",
-                r#"{ "$schema": "https://schemas.platformatic.dev/wattpm/3.67.0.json",
-                     "server": { "hostname": "127.0.0.1", "port": "{PORT}" },
-                     "autoload": { "path": "web" }, "entrypoint": "greeter" }"#,
-            ),
-            (
-                "package.json",
-                r#"{ "name": "outside", "private": true, "type": "module" }"#,
-            ),
             (
                 "web/greeter/platformatic.json",
                 r#"{ "$schema": "https://schemas.platformatic.dev/@platformatic/service/3.67.0.json",
@@ -1100,36 +1093,34 @@ fn node_modules_outside_the_root_ship_as_nested_as_on_disk_and_the_app_answers_a
             ),
         ],
     );
-    std::os::unix::fs::symlink(capabilities.join("node_modules"), app.join("node_modules"))
-        .unwrap();
     let archive = dir.path().join("outside.tar.zst");
     let o = build(&app, &archive);
     assert!(o.status.success(), "watt build failed\n{}", text(&o));
 
     let root = dir.path().join("x");
     extract(&archive, &root);
-    let version = |rel: &str| {
-        let manifest = root.join("app/node_modules").join(rel).join("package.json");
+    // The version of the package at `rel` below a `node_modules`.
+    let version = |node_modules: &Path, rel: &str| {
+        let manifest = node_modules.join(rel).join("package.json");
         let json: Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
         json["version"].as_str().unwrap().to_string()
     };
-    let on_disk = |rel: &str| {
-        let manifest = capabilities
-            .join("node_modules")
-            .join(rel)
-            .join("package.json");
-        let json: Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
-        json["version"].as_str().unwrap().to_string()
-    };
+    let (packed, on_disk) = (
+        root.join("app/node_modules"),
+        capabilities.join("node_modules"),
+    );
     for rel in [
         "fast-json-stringify",
         "@platformatic/sql-openapi/node_modules/fast-json-stringify",
     ] {
-        assert_eq!(version(rel), on_disk(rel), "{rel}");
+        assert_eq!(version(&packed, rel), version(&on_disk, rel), "{rel}");
     }
     assert_ne!(
-        version("fast-json-stringify"),
-        version("@platformatic/sql-openapi/node_modules/fast-json-stringify"),
+        version(&packed, "fast-json-stringify"),
+        version(
+            &packed,
+            "@platformatic/sql-openapi/node_modules/fast-json-stringify"
+        ),
         "the fixture no longer has two versions: the test would not bite"
     );
 
