@@ -33,6 +33,53 @@ fn parts_add_up_and_the_largest_packages_match_du() {
     );
 }
 
+/// Both binaries name their version and the commit they were built from, and `inspect` names the
+/// stub an artifact carries from the build information inside the packed binary.
+#[test]
+fn the_stub_an_artifact_carries_is_named_by_version_and_commit() {
+    let head = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    let head = String::from_utf8(head.stdout).unwrap().trim().to_string();
+    let version = env!("CARGO_PKG_VERSION");
+    let line = format!("{version} ({})", &head[..12]);
+    for (bin, name) in [(watt_bin(), "watt"), (stub_bin(), "watt-stub")] {
+        let o = Command::new(&bin).arg("--version").output().unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), format!("{name} {line}"));
+    }
+
+    let archive = built_example("api");
+    let report = inspect_json(&archive);
+    assert_eq!(
+        report["stub"],
+        json!({"version": version, "revision": head, "target": "x86_64-unknown-linux-gnu"})
+    );
+    let table = watt(&["inspect", archive.to_str().unwrap()], &repo());
+    assert!(table.status.success(), "{}", text(&table));
+    let shown = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        shown.contains(&format!("watt-stub {line} for x86_64-unknown-linux-gnu")),
+        "{shown}"
+    );
+
+    // A file that is no watt-stub is refused before any framework builds, naming what to pass.
+    let o = Command::new(watt_bin())
+        .args(["build", "--stub", "/bin/sh", "-o"])
+        .arg(tempfile::tempdir().unwrap().path().join("x.tar.zst"))
+        .arg(example("api"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("/bin/sh is not a watt-stub") && err.contains("--stub PATH or WATT_STUB"),
+        "{err}"
+    );
+}
+
 #[test]
 fn baked_env_keys_show_by_name_only() {
     let work = tempfile::tempdir().unwrap();
@@ -120,6 +167,7 @@ fn an_oci_layout_and_an_oci_archive_report_what_the_archive_does() {
     assert!(o.status.success(), "{}", text(&o));
     let from_layout = watt_e2e::inspect_json(layout.to_str().unwrap(), &[]);
     assert_eq!(what_ships(&from_layout), what_ships(&archive));
+    assert_eq!(from_layout["stub"], archive["stub"]);
     assert_layers(&from_layout);
     assert!(
         from_layout["source"]
@@ -279,6 +327,7 @@ fn a_dry_run_writes_nothing_and_reports_what_a_build_ships() {
     let dry: Value = serde_json::from_slice(&o.stdout).unwrap();
     // The same services, sizes and packages as the real build's archive.
     assert_eq!(what_ships(&dry), what_ships(&built));
+    assert_eq!(dry["stub"], built["stub"]);
     assert_eq!(dry["totalBytes"], built["totalBytes"]);
     let layers = dry["layers"].as_array().unwrap();
     assert!(

@@ -8,6 +8,7 @@
 //! - strings documented as "placeholder-aware" may contain Watt's `{NAME}` placeholders, which the
 //!   stub replaces from its own environment when it starts (never at build time).
 
+pub mod build_info;
 pub mod dotenv;
 
 use std::collections::BTreeMap;

@@ -34,6 +34,9 @@ pub struct Report {
     pub layers: Vec<Part>,
     /// The SBOM's summary, `null` when the artifact carries none.
     pub sbom: Option<Sbom>,
+    /// The watt-stub it carries, from the build information in its binary (`null`: a stub that
+    /// records none).
+    pub stub: Option<Stub>,
     /// Bytes of every regular file (uncompressed).
     pub total_bytes: u64,
     pub total_files: u64,
@@ -92,6 +95,15 @@ impl Sbom {
     }
 }
 
+/// Which watt-stub an artifact carries.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Stub {
+    pub version: String,
+    /// The git commit it was built from.
+    pub revision: Option<String>,
+    pub target: String,
+}
+
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct Package {
     pub name: String,
@@ -109,11 +121,12 @@ pub struct Listing {
     pub files: Vec<(String, u64)>,
 }
 
-/// The files `inspect` reads besides listing: the manifest and the SBOM.
+/// The files `inspect` reads besides listing: the manifest, the SBOM and the stub.
 #[derive(Default)]
 struct Wanted {
     manifest: Option<Vec<u8>>,
     sbom: Option<Vec<u8>>,
+    stub: Option<Vec<u8>>,
 }
 
 /// What `watt inspect` reads: an archive (`.tar.zst`, `.tar.gz`, `.tar`), an OCI image layout
@@ -275,6 +288,7 @@ fn list_tar(reader: impl Read, name: &str, wanted: &mut Wanted) -> Result<Listin
         let slot = match path.as_str() {
             watt_manifest::MANIFEST_FILE => Some(&mut wanted.manifest),
             SBOM_FILE => Some(&mut wanted.sbom),
+            crate::pack::STUB => Some(&mut wanted.stub),
             _ => None,
         };
         if let Some(slot) = slot {
@@ -310,7 +324,7 @@ pub fn packed(app: &PackedApp, dir: &Path) -> Result<Report> {
     let mut union: BTreeMap<String, u64> = BTreeMap::new();
     let mut wanted = Wanted {
         manifest: Some(app.manifest.to_json()),
-        sbom: None,
+        ..Wanted::default()
     };
     for layer in &app.layers {
         let mut listing = Listing {
@@ -322,14 +336,18 @@ pub fn packed(app: &PackedApp, dir: &Path) -> Result<Report> {
                 listing.files.push((path.to_string(), bytes));
                 union.insert(path.to_string(), bytes);
             }
-            if path == SBOM_FILE {
-                if let Entry::File { source, .. } = entry {
-                    wanted.sbom = Some(match source {
-                        Source::Bytes(b) => b.to_vec(),
-                        Source::Path(p) => std::fs::read(p)
-                            .with_context(|| format!("cannot read {}", p.display()))?,
-                    });
-                }
+            let slot = match path {
+                SBOM_FILE => &mut wanted.sbom,
+                crate::pack::STUB => &mut wanted.stub,
+                _ => continue,
+            };
+            if let Entry::File { source, .. } = entry {
+                *slot = Some(match source {
+                    Source::Bytes(b) => b.to_vec(),
+                    Source::Path(p) => {
+                        std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?
+                    }
+                });
             }
         }
         layers.push(listing);
@@ -374,6 +392,15 @@ fn finish(
             })?),
             None => None,
         };
+    // A stub from before build information was recorded is still an artifact to inspect.
+    report.stub = wanted
+        .stub
+        .and_then(|bytes| crate::build_info::read(&bytes).ok())
+        .map(|info| Stub {
+            version: info.version,
+            revision: info.revision,
+            target: info.target,
+        });
     Ok(report)
 }
 
@@ -447,6 +474,7 @@ fn report(m: &AppManifest, files: &[(String, u64)]) -> Report {
         source: String::new(),
         layers: Vec::new(),
         sbom: None,
+        stub: None,
         total_bytes: files.iter().map(|(_, s)| s).sum(),
         total_files: files.len() as u64,
         parts: parts
@@ -482,8 +510,16 @@ impl Report {
     /// A table for a terminal.
     pub fn to_text(&self) -> String {
         let mb = |b: u64| format!("{:.1} MB", b as f64 / 1e6);
+        let stub = match &self.stub {
+            Some(s) => format!(
+                "watt-stub {} for {}",
+                watt_manifest::build_info::version_line(&s.version, s.revision.as_deref()),
+                s.target
+            ),
+            None => "watt-stub of unknown version (it records no build information)".into(),
+        };
         let mut out = format!(
-            "{}: {} in {} files\n{}\n\n  {:<28} {:>10} {:>7}\n",
+            "{}: {} in {} files\n{}\n{stub}\n\n  {:<28} {:>10} {:>7}\n",
             self.name,
             mb(self.total_bytes),
             self.total_files,

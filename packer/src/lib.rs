@@ -8,6 +8,7 @@
 
 pub mod addons;
 pub mod build;
+pub mod build_info;
 pub mod closure;
 pub mod config;
 pub mod env_files;
@@ -152,7 +153,40 @@ pub fn build_app(app: &config::ResolvedApp, opts: &BuildOptions) -> Result<sink:
     Ok(packed)
 }
 
+/// The watt-stub to pack (`--stub`, else `WATT_STUB`, else next to this executable), checked
+/// to carry the build information the SBOM lists its crates from.
 pub fn locate_stub(explicit: Option<&Path>) -> Result<PathBuf> {
+    let stub = find_stub(explicit)?;
+    let bytes = std::fs::read(&stub).with_context(|| format!("cannot read {}", stub.display()))?;
+    let info = build_info::read(&bytes).with_context(|| {
+        format!(
+            "{} is not a watt-stub of watt-pack {}; pass the watt-stub built with this watt \
+             (--stub PATH or WATT_STUB)",
+            stub.display(),
+            env!("CARGO_PKG_VERSION")
+        )
+    })?;
+    if info.name != "watt-stub" {
+        bail!(
+            "{} is {} {}, not watt-stub; pass the watt-stub built with this watt (--stub PATH or \
+             WATT_STUB)",
+            stub.display(),
+            info.name,
+            info.version
+        );
+    }
+    if info.version != env!("CARGO_PKG_VERSION") {
+        eprintln!(
+            "watt: warning: packing watt-stub {} ({}) with watt {}; they are released together",
+            info.version,
+            stub.display(),
+            env!("CARGO_PKG_VERSION")
+        );
+    }
+    Ok(stub)
+}
+
+fn find_stub(explicit: Option<&Path>) -> Result<PathBuf> {
     if let Some(p) = explicit {
         if !p.is_file() {
             bail!("--stub {}: no such file", p.display());
@@ -172,8 +206,9 @@ pub fn locate_stub(explicit: Option<&Path>) -> Result<PathBuf> {
         return Ok(sibling);
     }
     bail!(
-        "watt-stub not found next to {} ; build it (`cargo build --release -p watt-stub`), \
-         or pass --stub PATH / set WATT_STUB",
+        "watt-stub not found next to {}; install both together (npm's watt-pack, the release \
+         tarball, or `cargo install --locked --path runtime-stub` into the same folder), or pass \
+         --stub PATH / set WATT_STUB",
         exe.display()
     )
 }

@@ -2,14 +2,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use watt_pack::image::{self, reference::Reference};
 use watt_pack::publish::{ImagePlan, LocalImage, Plan, Published};
 use watt_pack::sink::{archive::Compression, ArchiveSink};
 
 /// Pack a Platformatic Watt application into one deployable artifact.
 #[derive(Parser)]
-#[command(name = "watt", version, about)]
+#[command(name = "watt", about)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -155,7 +155,14 @@ enum Format {
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    // The version line names the commit too, which clap's derive cannot know at compile time.
+    let version: &'static str = Box::leak(watt_pack::build_info::own().version_line().into());
+    let cli = Cli::command().version(version).get_matches();
+    let cli = match Cli::from_arg_matches(&cli) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

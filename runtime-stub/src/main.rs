@@ -27,6 +27,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
+// What this binary is made of, for `--version` and for the packer's SBOM (which reads the
+// section from the file it packs).
+watt_manifest::embed_build_info!();
+
 const USAGE: &str = "usage: watt-stub [--manifest PATH]   (default: watt-manifest.json next to watt-stub; env WATT_MANIFEST)
        watt-stub healthcheck [HOST:PORT]   exit 0 when /ready answers 200 (default: WATT_HEALTH_ADDR, else 127.0.0.1:9090)
        watt-stub --version";
@@ -54,7 +58,9 @@ fn real_main() -> Result<i32> {
     while let Some(arg) = args.next() {
         match arg.to_str() {
             Some("--version" | "-V") => {
-                println!("watt-stub {}", env!("CARGO_PKG_VERSION"));
+                let info: watt_manifest::build_info::BuildInfo =
+                    serde_json::from_slice(&BUILD_INFO).context("runtime-stub/build.rs output")?;
+                println!("watt-stub {}", info.version_line());
                 return Ok(0);
             }
             Some("--help" | "-h") => {

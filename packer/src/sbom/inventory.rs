@@ -189,7 +189,16 @@ impl Inventory {
         let shipped: BTreeSet<(String, Option<String>)> = npm.keys().cloned().collect();
         let omitted = omitted::explain(cx.root, &self.unshipped, &lock, &shipped, &self.reach);
 
-        let stub = super::stub::stub_crates();
+        let stub = std::fs::read(cx.stub)
+            .map_err(anyhow::Error::from)
+            .and_then(|bytes| crate::build_info::read(&bytes))
+            .with_context(|| {
+                format!(
+                    "cannot read the crates of watt-stub {} for the SBOM; pass a watt-stub \
+                     built from this repository (--stub or WATT_STUB)",
+                    cx.stub.display()
+                )
+            })?;
         let node_version = cx.node.version.trim_start_matches('v').to_string();
         let distro = super::deb::Distro::of_host();
         let mut owners = super::deb::Owners::default();

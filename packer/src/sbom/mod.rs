@@ -5,8 +5,8 @@
 //! `node_modules` a framework's output carries, e.g. Next's standalone trace) with the services
 //! that use it, the lockfile's integrity hash and its package.json license; each service's own
 //! package; node and the shared libraries shipped with it (each with its Debian package, when
-//! dpkg owns it: `deb.rs`); and watt-stub with the Rust crates it
-//! is built from (resolved by Cargo when the packer was built: see `packer/build.rs`).
+//! dpkg owns it: `deb.rs`); and watt-stub with the Rust crates it is built from, read from the
+//! packed stub binary itself (`crate::build_info`).
 //!
 //! Same inputs, same bytes: everything is sorted, the serial number and SPDX namespace are
 //! derived from the content, and a timestamp appears only from `SOURCE_DATE_EPOCH` (SPDX, which
@@ -22,7 +22,6 @@ mod inventory;
 mod npm;
 mod omitted;
 mod spdx;
-mod stub;
 
 pub use inventory::{Context, Inventory};
 pub use omitted::{Omitted, Reason};
@@ -77,14 +76,7 @@ pub(crate) struct FileComponent {
 }
 
 /// A Rust crate linked into watt-stub.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub(crate) struct Crate {
-    pub name: String,
-    pub version: String,
-    pub license: Option<String>,
-    pub registry: bool,
-    pub sha256: Option<String>,
-}
+pub(crate) use watt_manifest::build_info::Crate;
 
 /// Everything the documents say, gathered by [`Inventory::finish`].
 pub(crate) struct Bom {
