@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs everything the build and the tests need, idempotently, into the repo's .cache/.
+# Installs what building watt and the examples needs (node, pnpm, zstd, npm), idempotently,
+# into the repo's .cache/; tools only the tests use are installed by ci/test.sh.
 # Source it (`. ci/setup.sh`) to get the tools on PATH; running it as a script only installs.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -10,10 +11,6 @@ PNPM_VERSION="${WATT_TEST_PNPM_VERSION:-10}"
 need_apt=()
 command -v zstd >/dev/null || need_apt+=(zstd)
 command -v npm >/dev/null || need_apt+=(npm)
-# libfaketime: tests/determinism.rs builds one copy of each example with the clock days ahead.
-command -v faketime >/dev/null || need_apt+=(faketime)
-# Tests compile small native addons (shared objects) with cc.
-command -v cc >/dev/null || need_apt+=(gcc)
 if ((${#need_apt[@]})); then
   echo "setup: apt-get install ${need_apt[*]}" >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
@@ -30,16 +27,5 @@ if [[ ! -x "$TOOLS/bin/node" ]] || [[ "$("$TOOLS/bin/node" --version)" != "v$NOD
 fi
 export PATH="$TOOLS/bin:$PATH"
 
-# kubernetes-validate (PyPI) checks `watt k8s` output offline, in its own venv.
-if [[ ! -x "$TOOLS/bin/kubernetes-validate" ]]; then
-  echo "setup: installing kubernetes-validate into $TOOLS/py" >&2
-  if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
-  fi
-  python3 -m venv "$TOOLS/py"
-  "$TOOLS/py/bin/pip" install --quiet --disable-pip-version-check kubernetes-validate >&2
-  mkdir -p "$TOOLS/bin"
-  ln -sf ../py/bin/kubernetes-validate "$TOOLS/bin/kubernetes-validate"
-fi
 export NEXT_TELEMETRY_DISABLED=1 ASTRO_TELEMETRY_DISABLED=1
 export npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false

@@ -12,10 +12,30 @@ echo "== free disk: ${free_gb} GB (here and in /tmp)"
 if (( free_gb < 10 )); then
   echo "!! less than 10 GB free: the suite may fail with ENOSPC; free some space first" >&2
 fi
+test_apt=()
+# libfaketime: tests/determinism.rs builds one copy of each example with the clock days ahead.
+command -v faketime >/dev/null || test_apt+=(faketime)
+# Tests compile small native addons (shared objects) with cc.
+command -v cc >/dev/null || test_apt+=(gcc)
+if ((${#test_apt[@]})); then
+  echo "test: apt-get install ${test_apt[*]}" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${test_apt[@]}" >/dev/null
+fi
 # podman, docker, skopeo, umoci, oci-image-tool, docker-registry for tests/image_*.rs
 bash ci/containers.sh
 # cyclonedx-python-lib, spdx-tools (PyPI) and cyclonedx-npm for tests/sbom.rs
 bash ci/sbom-tools.sh
+# kubernetes-validate (PyPI) checks `watt k8s` output offline (packer/tests/k8s.rs), in its own venv.
+if [[ ! -x "$TOOLS/bin/kubernetes-validate" ]]; then
+  echo "setup: installing kubernetes-validate into $TOOLS/py" >&2
+  if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+  fi
+  python3 -m venv "$TOOLS/py"
+  "$TOOLS/py/bin/pip" install --quiet --disable-pip-version-check kubernetes-validate >&2
+  mkdir -p "$TOOLS/bin"
+  ln -sf ../py/bin/kubernetes-validate "$TOOLS/bin/kubernetes-validate"
+fi
 
 TARGET=x86_64-unknown-linux-gnu
 # Static glibc: the stub must start on any Linux, whatever libc the host or image has.

@@ -48,7 +48,10 @@ fn the_stub_an_artifact_carries_is_named_by_version_and_commit() {
     for (bin, name) in [(watt_bin(), "watt"), (stub_bin(), "watt-stub")] {
         let o = Command::new(&bin).arg("--version").output().unwrap();
         assert!(o.status.success(), "{}", text(&o));
-        assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), format!("{name} {line}"));
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout).trim(),
+            format!("{name} {line}")
+        );
     }
 
     let archive = built_example("api");

@@ -1,5 +1,5 @@
 //! `watt k8s` on examples/fullstack: the manifests validate against the Kubernetes schemas
-//! (`kubernetes-validate`, installed by ci/setup.sh) and carry the probes, grace period and
+//! (`kubernetes-validate`, installed by ci/test.sh) and carry the probes, grace period and
 //! security context the stub needs.
 
 use std::path::Path;
@@ -38,7 +38,7 @@ fn k8s_manifests_validate_and_match_the_stub() {
         .args(&files)
         .output()
         .unwrap_or_else(|e| {
-            panic!("kubernetes-validate is needed (pip install kubernetes-validate; ci/setup.sh does): {e}")
+            panic!("kubernetes-validate is needed (pip install kubernetes-validate; ci/test.sh does): {e}")
         });
     assert!(
         check.status.success(),
