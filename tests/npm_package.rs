@@ -253,23 +253,8 @@ fn npm_install_without_rust_builds_an_archive_that_boots() {
         node.display()
     );
 
-    let port = free_port();
-    let mut cmd = Command::new(root.join("watt-stub"));
-    cmd.current_dir(&root)
-        .env_clear()
-        .env("PATH", "/nonexistent")
-        .env("PORT", port.to_string());
-    let mut stub = Running::start(cmd);
-    let base = format!("http://127.0.0.1:{port}");
-    stub.wait_ready(&format!("{base}/health"), Duration::from_secs(60));
-    let (status, body) = get(&format!("{base}/summary"));
-    assert_eq!(status, 200, "{body}\n{}", stub.logs());
-    let v: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(
-        v["items"],
-        serde_json::json!(["anvil", "bellows", "crucible"]),
-        "{body}"
-    );
+    let (mut stub, base) = boot_extracted(&root, "/health");
+    assert_api_summary(&base, &stub);
     let (code, left) = stub.stop(Duration::from_secs(12));
     assert_eq!(code, Some(0), "{}", stub.logs());
     assert!(left.is_empty(), "processes left behind: {left:?}");

@@ -6,9 +6,8 @@
 //! The clone is of the repository's committed HEAD: what CI checks out is what is tested.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use serde_json::Value;
 use watt_e2e::*;
 
 #[test]
@@ -50,21 +49,6 @@ fn the_quick_start_works_on_a_fresh_clone_with_an_empty_cargo_home() {
     // The README's next step: extract it and start the stub, here with no node on PATH.
     let root = work.path().join("app");
     extract(&archive, &root);
-    let port = free_port();
-    let mut cmd = Command::new(root.join("watt-stub"));
-    cmd.current_dir(&root)
-        .env_clear()
-        .env("PATH", "/nonexistent")
-        .env("PORT", port.to_string());
-    let mut stub = Running::start(cmd);
-    let base = format!("http://127.0.0.1:{port}");
-    stub.wait_ready(&format!("{base}/health"), Duration::from_secs(60));
-    let (status, body) = get(&format!("{base}/summary"));
-    assert_eq!(status, 200, "{body}\n{}", stub.logs());
-    let v: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(
-        v["items"],
-        serde_json::json!(["anvil", "bellows", "crucible"]),
-        "{body}"
-    );
+    let (stub, base) = boot_extracted(&root, "/health");
+    assert_api_summary(&base, &stub);
 }

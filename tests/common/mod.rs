@@ -123,6 +123,34 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Starts an extracted artifact's `watt-stub` on a free port with none of the host's environment
+/// (no node on PATH: the artifact must carry its own) and waits until `ready` answers 200.
+/// Returns the stub and its base URL.
+pub fn boot_extracted(root: &Path, ready: &str) -> (Running, String) {
+    let port = free_port();
+    let mut cmd = Command::new(root.join("watt-stub"));
+    cmd.current_dir(root)
+        .env_clear()
+        .env("PATH", "/nonexistent")
+        .env("PORT", port.to_string());
+    let mut stub = Running::start(cmd);
+    let base = format!("http://127.0.0.1:{port}");
+    stub.wait_ready(&format!("{base}{ready}"), Duration::from_secs(60));
+    (stub, base)
+}
+
+/// examples/api's `/summary`: the front service's fetch of the catalog, built by its own build.
+pub fn assert_api_summary(base: &str, stub: &Running) {
+    let (status, body) = get(&format!("{base}/summary"));
+    assert_eq!(status, 200, "{body}\n{}", stub.logs());
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v["items"],
+        serde_json::json!(["anvil", "bellows", "crucible"]),
+        "{body}"
+    );
+}
+
 /// A running stub with its output collected.
 pub struct Running {
     pub child: Child,

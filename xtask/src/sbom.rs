@@ -1,10 +1,10 @@
 //! The CycloneDX 1.5 SBOM of the tool itself: the two binaries and the crates linked into each.
 //!
 //! The packer's writer (`watt_pack::sbom`) describes a packed app (npm packages, node, the
-//! stub) through crate-private types, so this document is written here, with the same
-//! conventions: crates as `crate:<name>@<version>` with `pkg:cargo` purls for registry crates,
-//! binaries with `pkg:generic` purls, licences as SPDX expressions (Cargo's old `A/B` read as
-//! `A OR B`), a serial number derived from the content and no time but the one given.
+//! stub) through crate-private types, so this document is written here from the packer's
+//! conventions and helpers: crates as `crate:<name>@<version>` with `pkg:cargo` purls for
+//! registry crates, binaries with `pkg:generic` purls, licences as SPDX expressions, a serial
+//! number derived from the content and no time but the one given.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -12,6 +12,7 @@ use anyhow::Result;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use watt_manifest::build_info::{BuildInfo, Crate};
+use watt_pack::sbom::{cargo_purl, content_uuid, cyclonedx_licenses, generic_purl, rfc3339};
 
 /// A binary in the tarball.
 pub struct Binary<'a> {
@@ -42,7 +43,7 @@ pub fn document(
         "name": "watt-pack",
         "version": tool.version,
     });
-    if let Some(l) = licenses(tool.license.as_deref()) {
+    if let Some(l) = cyclonedx_licenses(tool.license.as_deref()) {
         product["licenses"] = l;
     }
     product["purl"] = json!(format!("pkg:generic/watt-pack@{}", tool.version));
@@ -113,10 +114,10 @@ fn binary(b: &Binary<'_>) -> Value {
         "version": b.info.version,
         "hashes": [{ "alg": "SHA-256", "content": b.sha256 }],
     });
-    if let Some(l) = licenses(b.info.license.as_deref()) {
+    if let Some(l) = cyclonedx_licenses(b.info.license.as_deref()) {
         v["licenses"] = l;
     }
-    v["purl"] = json!(format!("pkg:generic/{}@{}", b.file, b.info.version));
+    v["purl"] = json!(generic_purl(b.file, &b.info.version));
     v["properties"] = json!(properties(b.info, Some(b.file)));
     v
 }
@@ -132,54 +133,14 @@ fn rust_crate(c: &Component<'_>) -> Value {
     if let Some(h) = &k.sha256 {
         v["hashes"] = json!([{ "alg": "SHA-256", "content": h }]);
     }
-    if let Some(l) = licenses(k.license.as_deref()) {
+    if let Some(l) = cyclonedx_licenses(k.license.as_deref()) {
         v["licenses"] = l;
     }
     if k.registry {
-        v["purl"] = json!(format!("pkg:cargo/{}@{}", k.name, k.version));
+        v["purl"] = json!(cargo_purl(&k.name, &k.version));
     }
     v["properties"] = json!([{ "name": "watt:license-texts", "value": c.texts_at }]);
     v
-}
-
-fn licenses(license: Option<&str>) -> Option<Value> {
-    let l = license?;
-    Some(match spdx_expression(l) {
-        Some(e) => json!([{ "expression": e }]),
-        None => json!([{ "license": { "name": l } }]),
-    })
-}
-
-/// A licence string as an SPDX expression when it is one; the packer's rule.
-fn spdx_expression(license: &str) -> Option<String> {
-    let text = if license.contains('/') && !license.contains(' ') {
-        license.replace('/', " OR ")
-    } else {
-        license.to_string()
-    };
-    spdx::Expression::parse(&text).ok().map(|_| text)
-}
-
-/// A UUID in the name-based (version 5) layout from the first 16 bytes of a digest.
-fn content_uuid(digest: &[u8]) -> String {
-    let mut b = [0u8; 16];
-    b.copy_from_slice(&digest[..16]);
-    b[6] = (b[6] & 0x0f) | 0x50;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
-}
-
-fn rfc3339(secs: u64) -> String {
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
-        .to_string()
 }
 
 #[cfg(test)]

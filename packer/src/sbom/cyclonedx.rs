@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::{
-    cargo_purl, content_uuid, integrity_hashes, npm_purl, rfc3339, spdx_expression, Bom, Crate,
+    cargo_purl, content_uuid, cyclonedx_licenses, integrity_hashes, npm_purl, rfc3339, Bom, Crate,
     FileComponent, NpmComponent, TOOL, TOOL_VERSION,
 };
 
@@ -65,14 +65,6 @@ fn dependencies(bom: &Bom) -> Value {
     json!(out)
 }
 
-fn licenses(license: Option<&str>) -> Option<Value> {
-    let l = license?;
-    Some(match spdx_expression(l) {
-        Some(e) => json!([{ "expression": e }]),
-        None => json!([{ "license": { "name": l } }]),
-    })
-}
-
 fn npm(c: &NpmComponent) -> Value {
     let purl = npm_purl(&c.name, c.version.as_deref());
     let (group, name) = match c.name.split_once('/') {
@@ -101,7 +93,7 @@ fn npm(c: &NpmComponent) -> Value {
     if !hashes.is_empty() {
         v["hashes"] = json!(hashes);
     }
-    if let Some(l) = licenses(c.license.as_deref()) {
+    if let Some(l) = cyclonedx_licenses(c.license.as_deref()) {
         v["licenses"] = l;
     }
     v["purl"] = json!(purl);
@@ -147,7 +139,7 @@ fn rust_crate(c: &Crate) -> Value {
     if let Some(h) = &c.sha256 {
         v["hashes"] = json!([{ "alg": "SHA-256", "content": h }]);
     }
-    if let Some(l) = licenses(c.license.as_deref()) {
+    if let Some(l) = cyclonedx_licenses(c.license.as_deref()) {
         v["licenses"] = l;
     }
     if c.registry {

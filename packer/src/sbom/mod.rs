@@ -129,11 +129,11 @@ pub(crate) fn purl_encode(s: &str) -> String {
 }
 
 /// `pkg:generic/<name>@<version>`: a binary no package manager names (node, the stub).
-pub(crate) fn generic_purl(name: &str, version: &str) -> String {
+pub fn generic_purl(name: &str, version: &str) -> String {
     format!("pkg:generic/{name}@{}", purl_encode(version))
 }
 
-pub(crate) fn cargo_purl(name: &str, version: &str) -> String {
+pub fn cargo_purl(name: &str, version: &str) -> String {
     format!("pkg:cargo/{name}@{version}")
 }
 
@@ -174,7 +174,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 /// A license string as an SPDX expression, when it is one (`MIT`, `(MIT OR Apache-2.0)`;
 /// Cargo's old `MIT/Apache-2.0` reads as `MIT OR Apache-2.0`). `UNLICENSED`, `SEE LICENSE IN
 /// …` and typos are not.
-pub(crate) fn spdx_expression(license: &str) -> Option<String> {
+pub fn spdx_expression(license: &str) -> Option<String> {
     let text = if license.contains('/') && !license.contains(' ') {
         license.replace('/', " OR ")
     } else {
@@ -184,7 +184,7 @@ pub(crate) fn spdx_expression(license: &str) -> Option<String> {
 }
 
 /// `urn:uuid:` of a name-based (version 5 layout) UUID from a digest of the content.
-pub(crate) fn content_uuid(digest: &[u8]) -> String {
+pub fn content_uuid(digest: &[u8]) -> String {
     let mut b = [0u8; 16];
     b.copy_from_slice(&digest[..16]);
     b[6] = (b[6] & 0x0f) | 0x50;
@@ -200,7 +200,16 @@ pub(crate) fn content_uuid(digest: &[u8]) -> String {
     )
 }
 
-pub(crate) fn rfc3339(secs: u64) -> String {
+/// A CycloneDX `licenses` value: the SPDX expression when the string is one, else its name.
+pub fn cyclonedx_licenses(license: Option<&str>) -> Option<serde_json::Value> {
+    let l = license?;
+    Some(match spdx_expression(l) {
+        Some(e) => serde_json::json!([{ "expression": e }]),
+        None => serde_json::json!([{ "license": { "name": l } }]),
+    })
+}
+
+pub fn rfc3339(secs: u64) -> String {
     humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
         .to_string()
 }
