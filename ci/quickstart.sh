@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . ci/setup.sh
-TARGET=x86_64-unknown-linux-gnu
-RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --target "$TARGET" -p watt-pack -p watt-stub
+. ci/release-flags.sh
+"${WATT_BUILD[@]}" -p watt-pack -p watt-stub
 (cd examples/api && npm ci --no-audit --no-fund --loglevel=error)
-exec "target/$TARGET/release/watt" build examples/api -o api.tar.zst "$@"
+exec "target/$WATT_TARGET/release/watt" build examples/api -o api.tar.zst "$@"

@@ -5,7 +5,6 @@
 # Same commit, same bytes; SOURCE_DATE_EPOCH, when set, replaces the commit time as file time.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-TARGET=x86_64-unknown-linux-gnu
-export RUSTFLAGS="-C target-feature=+crt-static"
-cargo build --locked --release --target "$TARGET" --workspace --bins
-exec "target/$TARGET/release/xtask" release "$@"
+. ci/release-flags.sh
+"${WATT_BUILD[@]}" --workspace --bins
+exec "target/$WATT_TARGET/release/xtask" release "$@"

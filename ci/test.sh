@@ -17,6 +17,8 @@ test_apt=()
 command -v faketime >/dev/null || test_apt+=(faketime)
 # Tests compile small native addons (shared objects) with cc.
 command -v cc >/dev/null || test_apt+=(gcc)
+# tests/docs_examples.rs runs the docs' curl commands.
+command -v curl >/dev/null || test_apt+=(curl)
 if ((${#test_apt[@]})); then
   echo "test: apt-get install ${test_apt[*]}" >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${test_apt[@]}" >/dev/null
@@ -37,10 +39,8 @@ if [[ ! -x "$TOOLS/bin/kubernetes-validate" ]]; then
   ln -sf ../py/bin/kubernetes-validate "$TOOLS/bin/kubernetes-validate"
 fi
 
-TARGET=x86_64-unknown-linux-gnu
-# Static glibc: the stub must start on any Linux, whatever libc the host or image has.
-# With an explicit --target, RUSTFLAGS reach only target code, so proc-macros still build.
-export RUSTFLAGS="-C target-feature=+crt-static"
+. ci/release-flags.sh
+TARGET=$WATT_TARGET
 export CARGO_TERM_COLOR=never
 CARGO=(cargo --locked)
 [[ -f Cargo.lock ]] || CARGO=(cargo)

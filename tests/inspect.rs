@@ -81,6 +81,46 @@ fn the_stub_an_artifact_carries_is_named_by_version_and_commit() {
         err.contains("/bin/sh is not a watt-stub") && err.contains("--stub PATH or WATT_STUB"),
         "{err}"
     );
+
+    // A stub linked against the build host's libc (a plain `cargo install`) is refused too: it
+    // would not start in an image. Made here from a dynamic executable given the real stub's
+    // build information (binutils' objcopy, installed with gcc by ci/test.sh).
+    let work = tempfile::tempdir().unwrap();
+    let info = work.path().join("info.json");
+    let dynamic = work.path().join("watt-stub");
+    let objcopy = |args: &[&std::ffi::OsStr]| {
+        let o = Command::new("objcopy").args(args).output().unwrap();
+        assert!(o.status.success(), "objcopy: {}", text(&o));
+    };
+    objcopy(&[
+        "-O".as_ref(),
+        "binary".as_ref(),
+        "--only-section=.watt_build_info".as_ref(),
+        stub_bin().as_os_str(),
+        info.as_os_str(),
+    ]);
+    let section = format!(".watt_build_info={}", info.display());
+    objcopy(&[
+        "--add-section".as_ref(),
+        section.as_ref(),
+        "/bin/sh".as_ref(),
+        dynamic.as_os_str(),
+    ]);
+    let o = Command::new(watt_bin())
+        .args(["build", "-o"])
+        .arg(work.path().join("x.tar.zst"))
+        .arg("--stub")
+        .arg(&dynamic)
+        .arg(example("api"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("is dynamically linked (it needs /lib") && err.contains("crt-static"),
+        "{err}"
+    );
+    assert!(!work.path().join("x.tar.zst").exists());
 }
 
 #[test]

@@ -26,6 +26,22 @@ pub fn read(binary: &[u8]) -> Result<BuildInfo> {
     serde_json::from_slice(data).context("its build information is not valid JSON")
 }
 
+/// The dynamic loader an ELF executable asks for (its `PT_INTERP`), `None` when it is static.
+pub fn interpreter(binary: &[u8]) -> Result<Option<String>> {
+    use object::read::elf::{ElfFile64, ProgramHeader};
+    let elf = ElfFile64::<object::Endianness>::parse(binary).context("not a 64-bit ELF file")?;
+    for header in elf.elf_program_headers() {
+        if let Some(path) = header
+            .interpreter(elf.endian(), binary)
+            .context("its program headers are damaged")?
+        {
+            let path = String::from_utf8_lossy(path);
+            return Ok(Some(path.trim_end_matches('\0').to_string()));
+        }
+    }
+    Ok(None)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -50,6 +66,14 @@ mod tests {
             .find(|c| c.name == "watt-manifest")
             .unwrap();
         assert!(!manifest.registry && manifest.sha256.is_none());
+    }
+
+    #[test]
+    fn a_dynamically_linked_executable_names_its_loader() {
+        let sh = std::fs::read("/bin/sh").unwrap();
+        let loader = super::interpreter(&sh).unwrap().unwrap();
+        assert!(loader.starts_with("/lib"), "{loader}");
+        assert!(super::interpreter(b"#!/bin/sh\n").is_err());
     }
 
     #[test]

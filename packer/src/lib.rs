@@ -175,6 +175,17 @@ pub fn locate_stub(explicit: Option<&Path>) -> Result<PathBuf> {
             info.version
         );
     }
+    // An image has no libc at its root and an archive's host may have another: a stub that
+    // needs the build host's loader would start nowhere else.
+    if let Some(loader) = build_info::interpreter(&bytes)? {
+        bail!(
+            "{} is dynamically linked (it needs {loader}), so it cannot start in an image or on \
+             another host; build it static: RUSTFLAGS=\"-C target-feature=+crt-static\" cargo \
+             build --release --target x86_64-unknown-linux-gnu -p watt-stub (ci/release.sh \
+             does), or install watt from npm or the release tarball",
+            stub.display()
+        );
+    }
     if info.version != env!("CARGO_PKG_VERSION") {
         eprintln!(
             "watt: warning: packing watt-stub {} ({}) with watt {}; they are released together",

@@ -11,9 +11,6 @@ use serde::Deserialize;
 
 /// The one target the binaries ship for.
 pub const TARGET: &str = "x86_64-unknown-linux-gnu";
-/// ci/test.sh's flags. Cargo keys its cache on them, so a build with any other value would
-/// rebuild the workspace, and the next CI-style build would rebuild it back.
-pub const RUSTFLAGS: &str = "-C target-feature=+crt-static";
 
 /// The file time when neither `SOURCE_DATE_EPOCH` nor git gives one: 1980-01-01, as the packer.
 const FALLBACK_MTIME: u64 = 315_532_800;
@@ -91,31 +88,6 @@ pub fn metadata(cwd: &Path) -> Result<Metadata> {
         );
     }
     serde_json::from_slice(&out.stdout).context("cannot read the output of `cargo metadata`")
-}
-
-/// ci/test.sh's build of the release binaries; Cargo does nothing when they are up to date.
-pub fn build_release(root: &Path) -> Result<()> {
-    match std::env::var("RUSTFLAGS") {
-        Ok(f) if f == RUSTFLAGS => {}
-        other => eprintln!(
-            "xtask: warning: RUSTFLAGS is {:?}, not ci/test.sh's {RUSTFLAGS:?}; building the \
-             binaries with the latter. Run through ci/release.sh so Cargo does not rebuild the \
-             workspace each time the flags change",
-            other.unwrap_or_default()
-        ),
-    }
-    eprintln!("xtask: cargo build --locked --release --target {TARGET} --workspace --bins");
-    let status = Command::new(cargo())
-        .current_dir(root)
-        .env("RUSTFLAGS", RUSTFLAGS)
-        .args(["build", "--locked", "--release", "--target", TARGET])
-        .args(["--workspace", "--bins"])
-        .status()
-        .context("cannot run `cargo build`")?;
-    if !status.success() {
-        bail!("`cargo build` of the release binaries failed ({status})");
-    }
-    Ok(())
 }
 
 /// The one file time of the tarball (and the SBOM's timestamp): `SOURCE_DATE_EPOCH`, else the

@@ -1,9 +1,10 @@
 //! Repository tasks, in Rust so they need nothing but Cargo (the cargo-xtask pattern).
 //!
-//! `cargo xtask release` (or `ci/release.sh`, which sets the RUSTFLAGS the build cache is keyed
-//! on) makes `watt-<version>-x86_64-unknown-linux-gnu.tar.gz`: both static binaries, the licence
-//! texts of the crates linked into them, and the CycloneDX SBOM of the tool, byte-identical
-//! each time it is made from the same commit.
+//! - `release` (run by `ci/release.sh`, which first builds the binaries with the one set of
+//!   release flags) makes `watt-<version>-x86_64-unknown-linux-gnu.tar.gz`: both static
+//!   binaries, the licence texts of the crates linked into them, and the CycloneDX SBOM of the
+//!   tool, byte-identical each time it is made from the same commit;
+//! - `crates [--check]` writes or checks the checked-in crate list each binary embeds.
 
 mod cargo;
 mod crates;

@@ -32,10 +32,10 @@ pub struct Args {
     /// Where the tarball and its .sha256 go [default: target/release-dist]
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// Pack this watt binary instead of building the workspace's (needs --stub)
+    /// Pack this watt binary instead of the workspace's release build (needs --stub)
     #[arg(long, value_name = "PATH", requires = "stub")]
     watt: Option<PathBuf>,
-    /// Pack this watt-stub binary instead of building the workspace's (needs --watt)
+    /// Pack this watt-stub binary instead of the workspace's release build (needs --watt)
     #[arg(long, value_name = "PATH", requires = "watt")]
     stub: Option<PathBuf>,
 }
@@ -54,15 +54,24 @@ pub fn run(args: &Args) -> Result<()> {
     let (watt_path, stub_path) = match (&args.watt, &args.stub) {
         (Some(w), Some(s)) => (w.clone(), s.clone()),
         _ => {
+            // Built by ci/release.sh (ci/release-flags.sh): the one set of flags, kept in one
+            // place, so this tool never builds with others.
+            let dir = meta.target_directory.join(TARGET).join("release");
+            let (w, s) = (dir.join(WATT), dir.join(STUB));
+            if !w.is_file() || !s.is_file() {
+                bail!(
+                    "no release binaries in {}; run ci/release.sh, which builds them and then \
+                     runs this, or pass --watt PATH --stub PATH",
+                    dir.display()
+                );
+            }
             if cargo::uncommitted_changes(&root) {
                 eprintln!(
                     "xtask: warning: the working tree has uncommitted changes; the binaries \
-                     will name the commit checked out, which they are not built from"
+                     name the commit checked out, which they may not be built from"
                 );
             }
-            cargo::build_release(&root)?;
-            let dir = meta.target_directory.join(TARGET).join("release");
-            (dir.join(WATT), dir.join(STUB))
+            (w, s)
         }
     };
     let watt = Binary::read(&watt_path, WATT_PACKAGE)?;
@@ -236,11 +245,11 @@ impl Binary {
                 info.target
             );
         }
-        if has_interpreter(&bytes) {
+        if watt_pack::build_info::interpreter(&bytes)?.is_some() {
             bail!(
-                "{} is dynamically linked; build with RUSTFLAGS=\"{}\" (ci/release.sh does)",
-                path.display(),
-                cargo::RUSTFLAGS
+                "{} is dynamically linked; build it with ci/release.sh (static, \
+                 ci/release-flags.sh)",
+                path.display()
             );
         }
         Ok(Self {
@@ -249,33 +258,6 @@ impl Binary {
         })
     }
 }
-
-/// A `PT_INTERP` program header: the binary needs a dynamic loader, so it is not static.
-fn has_interpreter(elf: &[u8]) -> bool {
-    let u16_at = |o: usize| elf.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
-    let u32_at = |o: usize| {
-        elf.get(o..o + 4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    };
-    let u64_at = |o: usize| {
-        elf.get(o..o + 8)
-            .and_then(|b| b.try_into().ok())
-            .map(u64::from_le_bytes)
-    };
-    // ELF64 little-endian only: the one target we ship (build_info::read already parsed it).
-    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38))
-    else {
-        return false;
-    };
-    (0..usize::from(phnum)).any(|i| {
-        let at = usize::try_from(phoff)
-            .ok()
-            .and_then(|o| o.checked_add(i * usize::from(phentsize)));
-        at.and_then(u32_at) == Some(PT_INTERP)
-    })
-}
-
-const PT_INTERP: u32 = 3;
 
 /// The release's version: both binaries' and the workspace's, which must agree (binaries of
 /// another version or commit would be described by this checkout's licence files).
@@ -368,15 +350,4 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         .map_err(|e| e.error)
         .with_context(|| format!("cannot move {} into place", path.display()))?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn a_dynamic_binary_has_an_interpreter() {
-        // The host's shell is dynamically linked on every system the tests run on.
-        let sh = std::fs::read("/bin/sh").unwrap();
-        assert!(super::has_interpreter(&sh));
-        assert!(!super::has_interpreter(b"\x7fELF"));
-    }
 }
