@@ -68,15 +68,24 @@ fn the_stub_an_artifact_carries_is_named_by_version_and_commit() {
         "{shown}"
     );
 
-    // A file that is no watt-stub is refused before any framework builds, naming what to pass.
-    let o = Command::new(watt_bin())
-        .args(["build", "--stub", "/bin/sh", "-o"])
-        .arg(tempfile::tempdir().unwrap().path().join("x.tar.zst"))
-        .arg(example("api"))
-        .output()
-        .unwrap();
-    assert!(!o.status.success(), "{}", text(&o));
-    let err = String::from_utf8_lossy(&o.stderr);
+    // A file that is no watt-stub is refused before any framework builds, naming what to pass,
+    // and writes nothing.
+    let work = tempfile::tempdir().unwrap();
+    let refused = |stub: &Path| {
+        let out = work.path().join("x.tar.zst");
+        let o = Command::new(watt_bin())
+            .args(["build", "-o"])
+            .arg(&out)
+            .arg("--stub")
+            .arg(stub)
+            .arg(example("api"))
+            .output()
+            .unwrap();
+        assert!(!o.status.success(), "{}", text(&o));
+        assert!(!out.exists());
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let err = refused(Path::new("/bin/sh"));
     assert!(
         err.contains("/bin/sh is not a watt-stub") && err.contains("--stub PATH or WATT_STUB"),
         "{err}"
@@ -85,7 +94,6 @@ fn the_stub_an_artifact_carries_is_named_by_version_and_commit() {
     // A stub linked against the build host's libc (a plain `cargo install`) is refused too: it
     // would not start in an image. Made here from a dynamic executable given the real stub's
     // build information (binutils' objcopy, installed with gcc by ci/test.sh).
-    let work = tempfile::tempdir().unwrap();
     let info = work.path().join("info.json");
     let dynamic = work.path().join("watt-stub");
     let objcopy = |args: &[&std::ffi::OsStr]| {
@@ -106,21 +114,11 @@ fn the_stub_an_artifact_carries_is_named_by_version_and_commit() {
         "/bin/sh".as_ref(),
         dynamic.as_os_str(),
     ]);
-    let o = Command::new(watt_bin())
-        .args(["build", "-o"])
-        .arg(work.path().join("x.tar.zst"))
-        .arg("--stub")
-        .arg(&dynamic)
-        .arg(example("api"))
-        .output()
-        .unwrap();
-    assert!(!o.status.success(), "{}", text(&o));
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = refused(&dynamic);
     assert!(
         err.contains("is dynamically linked (it needs /lib") && err.contains("crt-static"),
         "{err}"
     );
-    assert!(!work.path().join("x.tar.zst").exists());
 }
 
 #[test]
