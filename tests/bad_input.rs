@@ -272,3 +272,30 @@ fn the_first_failing_build_stops_the_others() {
     assert!(!dir.path().join("web/slow/built").exists());
     assert!(!out.exists());
 }
+
+/// A `PORT` that is no port stops the stub with a message naming it, where it used to listen
+/// on 3042 without a word; the app's `server.port` is checked the same way when `PORT` is unset.
+#[test]
+fn a_port_that_is_no_port_stops_the_stub_naming_it() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("app");
+    extract(&built_example("api"), &root);
+    for port in ["abc", "70000"] {
+        let mut cmd = Command::new(root.join("watt-stub"));
+        cmd.current_dir(&root)
+            .env_clear()
+            .env("PATH", "/nonexistent")
+            .env("PORT", port);
+        // A stub that falls back keeps running: the bounded wait turns that into a failure.
+        let mut stub = Running::start(cmd);
+        let status = stub.wait_exit(std::time::Duration::from_secs(10));
+        assert_eq!(status.and_then(|s| s.code()), Some(1), "{}", stub.logs());
+        let err = stub.stderr.lock().unwrap().clone();
+        assert!(
+            err.contains(&format!(
+                "PORT is {port:?}, which is not a port (0 to 65535)"
+            )) && err.contains("unset it"),
+            "{err}"
+        );
+    }
+}

@@ -65,13 +65,7 @@ impl Plan {
             Some(h) if !h.is_empty() => h.to_string(),
             _ => DEFAULT_HOSTNAME.to_string(),
         };
-        // `PORT` is what platforms (Heroku, Cloud Run, …) set; never `HOSTNAME`, which Docker and
-        // Kubernetes set to the container's name.
-        let port = [rt.vars.get("PORT"), m.server.port.as_ref()]
-            .into_iter()
-            .flatten()
-            .find_map(|p| p.trim().parse::<u16>().ok())
-            .unwrap_or(DEFAULT_PORT);
+        let port = public_port(rt.vars.get("PORT"), m.server.port.as_deref())?;
         Ok(Plan {
             root,
             manifest: m,
@@ -82,6 +76,28 @@ impl Plan {
             env_file: rt.file,
         })
     }
+}
+
+/// The public port: `PORT`, what platforms (Heroku, Cloud Run, …) set, else the config's
+/// `server.port` (placeholders resolved), else 3042; never `HOSTNAME`, which Docker and
+/// Kubernetes set to the container's name. A value that is set but no port is refused, as Watt's
+/// schema refuses it: falling back would listen where nobody looks.
+fn public_port(env: Option<&String>, config: Option<&str>) -> Result<u16> {
+    for (name, value) in [("PORT", env.map(String::as_str)), ("server.port", config)] {
+        let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        return value.parse::<u16>().map_err(|_| {
+            let fix = if name == "PORT" {
+                "set PORT to the port to listen on, or unset it to use the config's server.port"
+            } else {
+                "set server.port in the app's Watt config (or the variable it names) to the port \
+                 to listen on, or set PORT"
+            };
+            anyhow::anyhow!("{name} is {value:?}, which is not a port (0 to 65535); {fix}")
+        });
+    }
+    Ok(DEFAULT_PORT)
 }
 
 /// Validate ids and dependencies and group services into start levels (Kahn's algorithm).
@@ -435,9 +451,38 @@ mod tests {
         e.insert("H".into(), "127.0.0.1".into());
         let p = plan(&[svc("a", &[])], "a", &e).unwrap();
         assert_eq!((p.host.as_str(), p.port), ("127.0.0.1", 8080));
-        e.insert("PORT".into(), "nope".into());
-        assert_eq!(plan(&[svc("a", &[])], "a", &e).unwrap().port, DEFAULT_PORT);
+        // Unset, the config's `{PORT}` is empty: the default.
         e.remove("PORT");
         assert_eq!(plan(&[svc("a", &[])], "a", &e).unwrap().port, DEFAULT_PORT);
+        e.insert("PORT".into(), " ".into());
+        assert_eq!(plan(&[svc("a", &[])], "a", &e).unwrap().port, DEFAULT_PORT);
+    }
+
+    #[test]
+    fn a_port_that_is_set_but_no_port_is_refused_not_replaced() {
+        for bad in ["nope", "65536", "-1", "80.5"] {
+            let mut e = env();
+            e.insert("PORT".into(), bad.into());
+            let Err(err) = plan(&[svc("a", &[])], "a", &e) else {
+                panic!("PORT={bad:?} accepted");
+            };
+            let err = format!("{err:#}");
+            assert!(
+                err.contains(&format!("PORT is {bad:?}, which is not a port")),
+                "{err}"
+            );
+        }
+        // PORT wins, so the config's value matters only without it.
+        assert_eq!(
+            super::public_port(Some(&"8081".into()), Some("x")).unwrap(),
+            8081
+        );
+        let err = super::public_port(None, Some("http"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("server.port is \"http\"") && err.contains("Watt config"),
+            "{err}"
+        );
     }
 }
