@@ -299,3 +299,64 @@ fn a_port_that_is_no_port_stops_the_stub_naming_it() {
         );
     }
 }
+
+/// Services that cannot start in any order are refused by `watt build` before any framework
+/// builds (the build script would leave `built` behind), naming the config file; the stub used
+/// to find out at boot.
+#[test]
+fn dependencies_that_cannot_start_fail_the_build_not_the_boot() {
+    let service = |id: &str| {
+        [
+            (
+                format!("web/{id}/index.js"),
+                "require('node:http').createServer((q, s) => s.end('ok')).listen(3000)\n"
+                    .to_string(),
+            ),
+            (
+                format!("web/{id}/package.json"),
+                format!(
+                    r#"{{"name": "{id}", "scripts": {{"build": "node -e \"require('fs').writeFileSync('built', '1')\""}}}}"#
+                ),
+            ),
+        ]
+    };
+    let cases = [
+        (
+            r#"{"entrypoint": "a", "applications": [{"id": "a", "path": "web/a"}, {"id": "b", "path": "web/b", "dependencies": ["c"]}, {"id": "c", "path": "web/c", "dependencies": ["b"]}]}"#,
+            r#"dependency cycle among services ["b", "c"]"#,
+        ),
+        (
+            r#"{"entrypoint": "a", "applications": [{"id": "a", "path": "web/a"}, {"id": "b", "path": "web/b", "dependencies": ["a"]}, {"id": "c", "path": "web/c"}]}"#,
+            r#"["b"] depend on the entrypoint "a", which starts after all other services"#,
+        ),
+        (
+            r#"{"entrypoint": "a", "applications": [{"id": "a", "path": "web/a", "dependencies": ["nope"]}, {"id": "b", "path": "web/b"}, {"id": "c", "path": "web/c"}]}"#,
+            "service \"a\" depends on \"nope\", which is not a service",
+        ),
+    ];
+    for (config, want) in cases {
+        let mut files: Vec<(String, String)> = vec![("watt.json".into(), config.into())];
+        for id in ["a", "b", "c"] {
+            files.extend(service(id));
+        }
+        let files: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(p, b)| (p.as_str(), b.as_str()))
+            .collect();
+        let err = fails(&files, &[]);
+        assert!(err.contains("watt.json: ") && err.contains(want), "{err}");
+
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), &files);
+        let o = watt(&["resolve", "."], dir.path());
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(want),
+            "{}",
+            text(&o)
+        );
+        for id in ["a", "b", "c"] {
+            assert!(!dir.path().join(format!("web/{id}/built")).exists());
+        }
+    }
+}

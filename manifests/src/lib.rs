@@ -10,6 +10,7 @@
 
 pub mod build_info;
 pub mod dotenv;
+pub mod start_order;
 
 use std::collections::BTreeMap;
 

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use watt_manifest::{AppManifest, Start, DEFAULT_HOSTNAME, DEFAULT_PORT};
+use watt_manifest::{start_order, AppManifest, Start, DEFAULT_HOSTNAME, DEFAULT_PORT};
 
 use crate::env::RuntimeEnv;
 
@@ -100,70 +100,23 @@ fn public_port(env: Option<&String>, config: Option<&str>) -> Result<u16> {
     Ok(DEFAULT_PORT)
 }
 
-/// Validate ids and dependencies and group services into start levels (Kahn's algorithm).
-/// The entrypoint implicitly depends on every other service, so it never answers while one of
-/// its targets is still starting; a service depending on the entrypoint is therefore a cycle.
+/// The start levels (`watt_manifest::start_order`, the rule `watt build` checked too), after
+/// the checks only a manifest can fail.
 fn start_order(m: &AppManifest) -> Result<(usize, Vec<Vec<usize>>)> {
-    let index: HashMap<&str, usize> = m
+    for s in &m.services {
+        if matches!(&s.start, Start::Command { argv } if argv.is_empty()) {
+            bail!("service {:?} has an empty start command", s.id);
+        }
+    }
+    let nodes: Vec<start_order::Node> = m
         .services
         .iter()
-        .enumerate()
-        .map(|(i, s)| (s.id.as_str(), i))
+        .map(|s| start_order::Node {
+            id: &s.id,
+            dependencies: &s.dependencies,
+        })
         .collect();
-    if index.len() != m.services.len() {
-        bail!("two services share an id; every service id must be unique");
-    }
-    let Some(&entrypoint) = index.get(m.entrypoint.as_str()) else {
-        bail!(
-            "the entrypoint {:?} is not one of the services",
-            m.entrypoint
-        );
-    };
-    let mut deps: Vec<Vec<usize>> = Vec::new();
-    for s in &m.services {
-        let mut d = Vec::new();
-        for dep in &s.dependencies {
-            match index.get(dep.as_str()) {
-                Some(&j) => d.push(j),
-                None => bail!(
-                    "service {:?} depends on {dep:?}, which is not a service",
-                    s.id
-                ),
-            }
-        }
-        match &s.start {
-            Start::Command { argv } if argv.is_empty() => {
-                bail!("service {:?} has an empty start command", s.id);
-            }
-            _ => {}
-        }
-        deps.push(d);
-    }
-    deps[entrypoint] = (0..m.services.len()).filter(|&j| j != entrypoint).collect();
-
-    let mut levels: Vec<Vec<usize>> = Vec::new();
-    let mut placed = vec![false; m.services.len()];
-    while placed.iter().any(|p| !p) {
-        let level: Vec<usize> = (0..m.services.len())
-            .filter(|&i| !placed[i] && deps[i].iter().all(|&j| placed[j]))
-            .collect();
-        if level.is_empty() {
-            let stuck: Vec<&str> = (0..m.services.len())
-                .filter(|&i| !placed[i])
-                .map(|i| m.services[i].id.as_str())
-                .collect();
-            bail!(
-                "dependency cycle among services {stuck:?} (the entrypoint {:?} starts after all \
-                 others, so nothing may depend on it); fix `dependencies` in the app config",
-                m.entrypoint
-            );
-        }
-        for &i in &level {
-            placed[i] = true;
-        }
-        levels.push(level);
-    }
-    Ok((entrypoint, levels))
+    Ok(start_order::levels(&nodes, &m.entrypoint)?)
 }
 
 /// Every path of the manifest must name something inside the artifact: relative, without `..`

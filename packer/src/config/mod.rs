@@ -67,6 +67,18 @@ pub fn resolve(dir: &Path) -> Result<ResolvedApp, ConfigError> {
 
     let (entrypoint, entrypoint_reason) =
         choose_entrypoint(&services, plan.entrypoint.as_deref(), &config_file)?;
+    // The stub refuses at boot what cannot start in any order; refuse it here, before building.
+    let nodes: Vec<watt_manifest::start_order::Node> = services
+        .iter()
+        .map(|s| watt_manifest::start_order::Node {
+            id: &s.id,
+            dependencies: &s.dependencies,
+        })
+        .collect();
+    watt_manifest::start_order::levels(&nodes, &entrypoint).map_err(|e| ConfigError::Invalid {
+        path: config_file.clone(),
+        message: e.to_string(),
+    })?;
 
     let mut warnings = plan.warnings;
     for (entry, svc) in plan.entries.iter().zip(&services) {
