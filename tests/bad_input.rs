@@ -360,3 +360,53 @@ fn dependencies_that_cannot_start_fail_the_build_not_the_boot() {
         }
     }
 }
+
+/// Flags that would do nothing in the combination given are refused up front, naming the flag
+/// and the fix, instead of being ignored.
+#[test]
+fn flags_that_would_do_nothing_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            (
+                "watt.json",
+                r#"{"applications": [{"id": "api", "path": "web/api"}]}"#,
+            ),
+            OK_SERVICE,
+            OK_PKG,
+        ],
+    );
+    let out = dir.path().join("app.tar.zst");
+    let cases: [(&[&str], &str); 6] = [
+        (&["-j", "0"], "0 is not in 1.."),
+        (&["--tag", "app:1"], "--tag only apply to an image"),
+        (&["--json"], "--json only apply to an image"),
+        (
+            &["--user", "1:1", "--compression", "zstd"],
+            "--user, --compression only apply to an image",
+        ),
+        (&["--insecure"], "--insecure is for a registry"),
+        (
+            &["--format", "archive", "--archive", "x.tar"],
+            "--archive adds an archive to an image",
+        ),
+    ];
+    for (flags, want) in cases {
+        let mut args = vec!["build", ".", "-o", out.to_str().unwrap()];
+        args.extend_from_slice(flags);
+        let o = watt(&args, dir.path());
+        assert_eq!(
+            o.status.code(),
+            Some(if flags[0] == "-j" { 2 } else { 1 }),
+            "{}",
+            text(&o)
+        );
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(want),
+            "{flags:?}: {}",
+            text(&o)
+        );
+        assert!(!out.exists());
+    }
+}

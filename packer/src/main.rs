@@ -82,18 +82,18 @@ struct BuildArgs {
     #[arg(long, env = "WATT_STUB")]
     stub: Option<PathBuf>,
     /// Builds to run at once (default: number of cores).
-    #[arg(short, long)]
+    #[arg(short, long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     jobs: Option<usize>,
     /// Image name and tag, e.g. registry.example.com/team/app:1.2 (repeatable); the first
     /// sets org.opencontainers.image.version; oci-archive's RepoTags.
     #[arg(long = "tag", value_name = "REF")]
     tags: Vec<String>,
-    /// Numeric user the image runs as.
-    #[arg(long, default_value = "65532:65532", value_name = "UID:GID")]
-    user: watt_pack::image::User,
-    /// Image layer compression.
-    #[arg(long, value_enum, default_value_t = watt_pack::image::Compression::Gzip)]
-    compression: watt_pack::image::Compression,
+    /// Numeric user the image runs as [default: 65532:65532].
+    #[arg(long, value_name = "UID:GID")]
+    user: Option<watt_pack::image::User>,
+    /// Image layer compression [default: gzip].
+    #[arg(long, value_enum)]
+    compression: Option<watt_pack::image::Compression>,
     /// Print a JSON result (digest, tags, layers, outputs, pushes) on stdout instead of
     /// REF@DIGEST.
     #[arg(long)]
@@ -298,6 +298,26 @@ fn build(args: BuildArgs) -> Result<()> {
              --format with --push)"
         );
     }
+    // A flag that would do nothing is a mistake to name, not to ignore.
+    let image_only: Vec<&str> = [
+        (!tags.is_empty(), "--tag"),
+        (user.is_some(), "--user"),
+        (compression.is_some(), "--compression"),
+        (json && !dry_run, "--json"),
+    ]
+    .into_iter()
+    .filter_map(|(given, flag)| given.then_some(flag))
+    .collect();
+    if format == Format::Archive && !dry_run && !image_only.is_empty() {
+        bail!(
+            "{} only apply to an image: add --format oci or oci-archive (or --push REF), or \
+             drop them",
+            image_only.join(", ")
+        );
+    }
+    if insecure && push.is_empty() && base.is_none() {
+        bail!("--insecure is for a registry: use it with --push or a registry --base");
+    }
     let started = std::time::Instant::now();
     let app = watt_pack::config::resolve(&dir)?;
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -348,8 +368,8 @@ fn build(args: BuildArgs) -> Result<()> {
             push_options: image::push::PushOptions { insecure },
             options: image::ImageOptions {
                 tags,
-                user,
-                compression,
+                user: user.unwrap_or_default(),
+                compression: compression.unwrap_or(watt_pack::image::Compression::Gzip),
                 labels: image::config::git_labels(&app.root),
                 base: None,
             },
