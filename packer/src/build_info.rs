@@ -8,6 +8,12 @@ pub use watt_manifest::build_info::{BuildInfo, Crate, SECTION};
 
 watt_manifest::embed_build_info!();
 
+/// A watt-stub binary to pack and what it is made of, read once when it is located.
+pub struct StubBinary {
+    pub path: std::path::PathBuf,
+    pub info: BuildInfo,
+}
+
 /// This `watt`'s own build information.
 pub fn own() -> BuildInfo {
     // Written by packer/build.rs and checked by every test that runs `watt --version`.

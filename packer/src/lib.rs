@@ -153,9 +153,10 @@ pub fn build_app(app: &config::ResolvedApp, opts: &BuildOptions) -> Result<sink:
     Ok(packed)
 }
 
-/// The watt-stub to pack (`--stub`, else `WATT_STUB`, else next to this executable), checked
-/// to carry the build information the SBOM lists its crates from.
-pub fn locate_stub(explicit: Option<&Path>) -> Result<PathBuf> {
+/// The watt-stub to pack (`--stub`, else `WATT_STUB`, else next to this executable), with the
+/// build information the SBOM lists its crates from; a file without it, or one linked
+/// dynamically, is refused.
+pub fn locate_stub(explicit: Option<&Path>) -> Result<build_info::StubBinary> {
     let stub = find_stub(explicit)?;
     let bytes = std::fs::read(&stub).with_context(|| format!("cannot read {}", stub.display()))?;
     let info = build_info::read(&bytes).with_context(|| {
@@ -194,7 +195,7 @@ pub fn locate_stub(explicit: Option<&Path>) -> Result<PathBuf> {
             env!("CARGO_PKG_VERSION")
         );
     }
-    Ok(stub)
+    Ok(build_info::StubBinary { path: stub, info })
 }
 
 fn find_stub(explicit: Option<&Path>) -> Result<PathBuf> {

@@ -76,7 +76,7 @@ pub struct PackInput<'a> {
     pub app: &'a ResolvedApp,
     pub services: Vec<(&'a ResolvedService, Package)>,
     pub node: &'a NodeRuntime,
-    pub stub: &'a Path,
+    pub stub: &'a crate::build_info::StubBinary,
     pub mtime: u64,
     /// What stays out of every walked folder (secrets, clutter, ignore files).
     pub rules: &'a ShipRules,
@@ -129,8 +129,8 @@ pub fn pack(input: PackInput<'_>) -> Result<PackedApp> {
     let node = input.node.add_to(&mut runtime.tree, STUB)?;
     let mut stub = Layer::new("stub", Kind::Stub, "watt-stub");
     stub.tree
-        .add_file(STUB, input.stub)
-        .with_context(|| format!("cannot read the stub at {}", input.stub.display()))?;
+        .add_file(STUB, &input.stub.path)
+        .with_context(|| format!("cannot read the stub at {}", input.stub.path.display()))?;
     for (name, text) in STUB_JS {
         stub.tree.add_bytes(
             &format!("{STUB_JS_DIR}/{name}"),

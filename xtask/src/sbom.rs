@@ -12,7 +12,9 @@ use anyhow::Result;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use watt_manifest::build_info::{BuildInfo, Crate};
-use watt_pack::sbom::{cargo_purl, content_uuid, cyclonedx_licenses, generic_purl, rfc3339};
+use watt_pack::sbom::{
+    content_uuid, crate_ref, cyclonedx_crate, cyclonedx_licenses, generic_purl, rfc3339,
+};
 
 /// A binary in the tarball.
 pub struct Binary<'a> {
@@ -90,10 +92,6 @@ fn binary_ref(file: &str) -> String {
     format!("file:{file}")
 }
 
-fn crate_ref(c: &Crate) -> String {
-    format!("crate:{}@{}", c.name, c.version)
-}
-
 fn properties(info: &BuildInfo, path: Option<&str>) -> Vec<Value> {
     let mut props = Vec::new();
     if let Some(p) = path {
@@ -123,22 +121,7 @@ fn binary(b: &Binary<'_>) -> Value {
 }
 
 fn rust_crate(c: &Component<'_>) -> Value {
-    let k = c.krate;
-    let mut v = json!({
-        "type": "library",
-        "bom-ref": crate_ref(k),
-        "name": k.name,
-        "version": k.version,
-    });
-    if let Some(h) = &k.sha256 {
-        v["hashes"] = json!([{ "alg": "SHA-256", "content": h }]);
-    }
-    if let Some(l) = cyclonedx_licenses(k.license.as_deref()) {
-        v["licenses"] = l;
-    }
-    if k.registry {
-        v["purl"] = json!(cargo_purl(&k.name, &k.version));
-    }
+    let mut v = cyclonedx_crate(c.krate);
     v["properties"] = json!([{ "name": "watt:license-texts", "value": c.texts_at }]);
     v
 }

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::{
-    cargo_purl, content_uuid, cyclonedx_licenses, integrity_hashes, npm_purl, rfc3339, Bom, Crate,
+    content_uuid, cyclonedx_crate, cyclonedx_licenses, integrity_hashes, npm_purl, rfc3339, Bom,
     FileComponent, NpmComponent, TOOL, TOOL_VERSION,
 };
 
@@ -23,7 +23,7 @@ pub(crate) fn document(bom: &Bom) -> Result<Vec<u8>> {
     components.push(file(&bom.node, "application"));
     components.extend(bom.libraries.iter().map(|l| file(l, "library")));
     let mut stub = file(&bom.stub, "application");
-    stub["components"] = bom.crates.iter().map(rust_crate).collect();
+    stub["components"] = bom.crates.iter().map(cyclonedx_crate).collect();
     components.push(stub);
 
     let mut doc = json!({
@@ -126,25 +126,6 @@ fn file(f: &FileComponent, kind: &str) -> Value {
         v["purl"] = json!(p);
     }
     v["properties"] = json!([{ "name": "watt:path", "value": f.path }]);
-    v
-}
-
-fn rust_crate(c: &Crate) -> Value {
-    let mut v = json!({
-        "type": "library",
-        "bom-ref": format!("crate:{}@{}", c.name, c.version),
-        "name": c.name,
-        "version": c.version,
-    });
-    if let Some(h) = &c.sha256 {
-        v["hashes"] = json!([{ "alg": "SHA-256", "content": h }]);
-    }
-    if let Some(l) = cyclonedx_licenses(c.license.as_deref()) {
-        v["licenses"] = l;
-    }
-    if c.registry {
-        v["purl"] = json!(cargo_purl(&c.name, &c.version));
-    }
     v
 }
 

@@ -52,7 +52,7 @@ pub struct Context<'a> {
     pub root: &'a Path,
     pub app: &'a str,
     pub node: &'a NodeRuntime,
-    pub stub: &'a Path,
+    pub stub: &'a crate::build_info::StubBinary,
     /// The artifact path of the stub.
     pub stub_path: &'a str,
     pub mtime: u64,
@@ -189,16 +189,7 @@ impl Inventory {
         let shipped: BTreeSet<(String, Option<String>)> = npm.keys().cloned().collect();
         let omitted = omitted::explain(cx.root, &self.unshipped, &lock, &shipped, &self.reach);
 
-        let stub = std::fs::read(cx.stub)
-            .map_err(anyhow::Error::from)
-            .and_then(|bytes| crate::build_info::read(&bytes))
-            .with_context(|| {
-                format!(
-                    "cannot read the crates of watt-stub {} for the SBOM; pass a watt-stub \
-                     built from this repository (--stub or WATT_STUB)",
-                    cx.stub.display()
-                )
-            })?;
+        let stub = &cx.stub.info;
         let node_version = cx.node.version.trim_start_matches('v').to_string();
         let distro = super::deb::Distro::of_host();
         let mut owners = super::deb::Owners::default();
@@ -234,11 +225,10 @@ impl Inventory {
                 version: Some(stub.version.clone()),
                 purl: Some(super::generic_purl("watt-stub", &stub.version)),
                 path: cx.stub_path.into(),
-                sha256: sha256_file(cx.stub)?,
+                sha256: sha256_file(&cx.stub.path)?,
             },
-            crates: stub.crates,
+            crates: stub.crates.clone(),
         };
-        let _ = stub.license;
         let mut files = vec![(super::CYCLONEDX_FILE, super::cyclonedx::document(&bom)?)];
         if cx.formats.spdx {
             files.push((super::SPDX_FILE, super::spdx::document(&bom)?));

@@ -209,6 +209,32 @@ pub fn cyclonedx_licenses(license: Option<&str>) -> Option<serde_json::Value> {
     })
 }
 
+/// The `bom-ref` of a Rust crate.
+pub fn crate_ref(c: &Crate) -> String {
+    format!("crate:{}@{}", c.name, c.version)
+}
+
+/// A Rust crate as a CycloneDX component: Cargo.lock's SHA-256, its licence, and a `pkg:cargo`
+/// purl for a registry crate.
+pub fn cyclonedx_crate(c: &Crate) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "type": "library",
+        "bom-ref": crate_ref(c),
+        "name": c.name,
+        "version": c.version,
+    });
+    if let Some(h) = &c.sha256 {
+        v["hashes"] = serde_json::json!([{ "alg": "SHA-256", "content": h }]);
+    }
+    if let Some(l) = cyclonedx_licenses(c.license.as_deref()) {
+        v["licenses"] = l;
+    }
+    if c.registry {
+        v["purl"] = serde_json::json!(cargo_purl(&c.name, &c.version));
+    }
+    v
+}
+
 pub fn rfc3339(secs: u64) -> String {
     humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
         .to_string()
